@@ -1,0 +1,35 @@
+#include "cli_params.h"
+
+#include <algorithm>
+
+namespace loom::cli {
+
+ParamFlags::ParamFlags(CLI::App* app, std::vector<ParamSpec> specs)
+    : specs_(std::move(specs)), overrides_(std::make_shared<std::map<std::string, std::string>>()) {
+  app->add_option("--config", config_path_, "YAML file of parameters (flags override it)");
+  app->add_flag("--dump-config", dump_config_, "print the merged configuration as YAML and exit");
+  for (const auto& spec : specs_) {
+    std::string flag = "--" + spec.name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    std::string help = spec.help + " [" + param_type_name(spec.type) +
+                       (spec.default_value.empty() ? "" : ", default " + spec.default_value) + "]";
+    auto overrides = overrides_;
+    std::string name = spec.name;
+    app->add_option_function<std::string>(
+           flag, [overrides, name](const std::string& value) { (*overrides)[name] = value; }, help)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
+}
+
+Params ParamFlags::resolve() const {
+  Params params(specs_);
+  if (!config_path_.empty()) params.load_yaml_file(config_path_);
+  for (const auto& [name, value] : *overrides_) {
+    std::string flag = "--" + name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    params.set(name, value, "command line " + flag);
+  }
+  return params;
+}
+
+}  // namespace loom::cli

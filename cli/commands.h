@@ -1,0 +1,36 @@
+// The `loom` program's subcommands: one file per command, listed in one table.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace loom::cli {
+
+struct Command {
+  const char* name;
+  const char* help;
+  void (*setup)(CLI::App* sub);  // adds the command's options and its callback
+};
+
+// The program's arguments as given (used to relaunch data-parallel workers).
+std::vector<std::string>& program_args();
+
+void setup_data(CLI::App* sub);
+void setup_pretrain(CLI::App* sub);
+void setup_finetune(CLI::App* sub);
+void setup_generate(CLI::App* sub);
+void setup_eval(CLI::App* sub);
+
+inline const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"data", "build the default corpus (fortunes, dictd, licences) into JSONL", setup_data},
+      {"pretrain", "train a Llama-architecture model from scratch", setup_pretrain},
+      {"finetune", "full-parameter supervised tuning of a model directory", setup_finetune},
+      {"generate", "continue a prompt with a model directory", setup_generate},
+      {"eval", "loss and perplexity of a model on a JSONL file", setup_eval},
+  };
+  return table;
+}
+
+}  // namespace loom::cli

@@ -1,0 +1,129 @@
+// A Llama-architecture decoder in LibTorch: RMSNorm, rotary position
+// embeddings driven by explicit per-token position ids, SwiGLU MLP,
+// grouped-query attention, optional tied embeddings. Parameter names match
+// Hugging Face's LlamaForCausalLM (model.layers.N.self_attn.q_proj.weight, ...).
+//
+// The forward pass takes a packed token stream: every batch, padded or not, is
+// a flat [T] sequence plus cu_seqlens segment boundaries (see core/collate.h).
+//
+//   loom::LlamaForCausalLM model(cfg);
+//   auto batch = loom::to_tensors(packed);
+//   torch::Tensor loss_sum = model->loss_sum(batch);
+#pragma once
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "loom/core/collate.h"
+#include "loom/model/llama_config.h"
+
+namespace loom {
+
+// A PackedBatch as tensors (int64 ids/positions/labels, int32 cu_seqlens).
+struct BatchTensors {
+  torch::Tensor input_ids, position_ids, labels, cu_seqlens;
+  int64_t max_seqlen = 0;
+  int64_t num_label_tokens = 0;
+};
+BatchTensors to_tensors(const PackedBatch& batch);
+
+// Per-layer key/value cache for generation.
+struct KVCache {
+  std::vector<torch::Tensor> keys, values;  // per layer: [positions, kv_heads, head_dim]
+  int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(0); }
+};
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RMSNorm);
+
+// Cos/sin tables for the rotary embedding (the rotate-half convention HF uses).
+class RotaryEmbedding {
+ public:
+  RotaryEmbedding(int64_t head_dim, int64_t max_positions, double theta);
+  // x: [T, heads, head_dim]; positions: int64 [T].
+  torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& positions) const;
+
+ private:
+  torch::Tensor cos_, sin_;  // [max_positions, head_dim]
+};
+
+class LlamaAttentionImpl : public torch::nn::Module {
+ public:
+  explicit LlamaAttentionImpl(const LlamaConfig& cfg);
+  // Training/eval over a packed stream.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions, const RotaryEmbedding& rope,
+                        const torch::Tensor& cu_seqlens, int64_t max_seqlen);
+  // Incremental decoding: appends this call's keys/values to the cache.
+  torch::Tensor forward_cached(const torch::Tensor& x, const torch::Tensor& positions, const RotaryEmbedding& rope,
+                               torch::Tensor* k_cache, torch::Tensor* v_cache);
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+
+ private:
+  int64_t heads_, kv_heads_, head_dim_;
+};
+TORCH_MODULE(LlamaAttention);
+
+class LlamaMLPImpl : public torch::nn::Module {
+ public:
+  explicit LlamaMLPImpl(const LlamaConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(LlamaMLP);
+
+class LlamaDecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit LlamaDecoderLayerImpl(const LlamaConfig& cfg);
+  LlamaAttention self_attn{nullptr};
+  LlamaMLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(LlamaDecoderLayer);
+
+class LlamaModelImpl : public torch::nn::Module {
+ public:
+  explicit LlamaModelImpl(const LlamaConfig& cfg);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+};
+TORCH_MODULE(LlamaModel);
+
+class LlamaForCausalLMImpl : public torch::nn::Module {
+ public:
+  explicit LlamaForCausalLMImpl(const LlamaConfig& cfg);
+
+  // Final hidden states [T, hidden] for a packed stream.
+  torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
+                              const torch::Tensor& cu_seqlens, int64_t max_seqlen);
+  // Logits [T, vocab].
+  torch::Tensor forward(const BatchTensors& batch);
+  // Sum of token cross-entropies over labels != -100 (callers divide by the
+  // label-token count of the whole accumulated batch).
+  torch::Tensor loss_sum(const BatchTensors& batch);
+  // Logits [n, vocab] for n new tokens, extending `cache`.
+  torch::Tensor forward_cached(const torch::Tensor& input_ids, KVCache* cache);
+
+  torch::Tensor output_weight() const;  // lm_head, or the embedding when tied
+  const LlamaConfig& config() const { return cfg_; }
+  // Initialises weights as HF does: N(0, initializer_range), norms to 1.
+  void reset_parameters(uint64_t seed);
+
+  LlamaModel model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
+
+ private:
+  LlamaConfig cfg_;
+  RotaryEmbedding rope_;
+};
+TORCH_MODULE(LlamaForCausalLM);
+
+}  // namespace loom

@@ -1,0 +1,98 @@
+// The training loop: AdamW, warmup + cosine schedule, gradient clipping,
+// gradient accumulation with the loss normalised by the label-token count of
+// the whole accumulated (and, with data parallelism, global) batch, periodic
+// validation, metrics JSONL, atomic checkpoints with exact resume.
+//
+//   loom::Trainer trainer(opts, model, tokenizer, train, valid, comm.get(), "runs/x");
+//   trainer.run(/*resume=*/true);
+#pragma once
+#include <torch/torch.h>
+
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "loom/core/dataset.h"
+#include "loom/core/tokenizer.h"
+#include "loom/model/llama.h"
+#include "loom/train/distributed.h"
+#include "loom/train/train_options.h"
+
+namespace loom {
+
+// Yields micro-batch groups in a deterministic order, epoch after epoch; its
+// (epoch, cursor) pair is all a checkpoint needs to continue exactly.
+class DataCursor {
+ public:
+  DataCursor(const std::vector<Example>* examples, Packing packing, int64_t batch_size, int64_t token_budget,
+             uint64_t seed);
+  std::vector<size_t> next();
+  int64_t epoch() const { return epoch_; }
+  int64_t cursor() const { return cursor_; }
+  void seek(int64_t epoch, int64_t cursor);
+
+ private:
+  void plan();
+  const std::vector<Example>* examples_;
+  Packing packing_;
+  int64_t batch_size_, token_budget_;
+  uint64_t seed_;
+  int64_t epoch_ = 0, cursor_ = 0;
+  std::vector<std::vector<size_t>> groups_;
+};
+
+struct LossStats {
+  double loss = std::nan("");  // mean cross-entropy per label token
+  double perplexity = std::nan("");
+  int64_t label_tokens = 0;
+};
+
+// Mean token loss of `model` on `examples` (padding-free batches). With a
+// communicator, ranks split the batches and sum. max_batches 0 = all.
+LossStats evaluate_loss(LlamaForCausalLM& model, const std::vector<Example>& examples, int32_t pad_id,
+                        int64_t micro_batch_size, int64_t max_batches = 0, Communicator* comm = nullptr);
+
+struct StepResult {
+  int64_t step;
+  double loss, lr, grad_norm, tokens_per_s;
+};
+
+class Trainer {
+ public:
+  Trainer(TrainOptions options, LlamaForCausalLM model, const Tokenizer& tokenizer, std::vector<Example> train,
+          std::vector<Example> valid, Communicator* comm, std::string out_dir);
+
+  // Trains to max_steps. With `resume`, continues from OUT/checkpoints/latest
+  // when one exists. Rank 0 writes metrics, checkpoints and OUT/model.
+  void run(bool resume);
+  // Mean token loss over (up to eval_max_batches of) the validation set.
+  double evaluate();
+  // One optimizer step on the next data; exposed for tests.
+  StepResult train_step();
+
+  // Extra differentiable terms added to the loss of every step (e.g. the
+  // O-LoRA orthogonality penalty); each is added once per optimizer step.
+  void add_regularizer(std::function<torch::Tensor()> term) { regularizers_.push_back(std::move(term)); }
+  int64_t step() const { return step_; }
+  LlamaForCausalLM& model() { return model_; }
+
+ private:
+  void log_metrics(const nlohmann::json& record);
+  void save(bool final_model);
+
+  TrainOptions options_;
+  LlamaForCausalLM model_;
+  const Tokenizer& tokenizer_;
+  std::vector<Example> train_, valid_;
+  Communicator* comm_;
+  std::string out_dir_;
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  DataCursor cursor_;
+  std::vector<std::function<torch::Tensor()>> regularizers_;
+  int64_t step_ = 0;
+};
+
+}  // namespace loom

@@ -1,0 +1,47 @@
+#include "loom/core/jsonl.h"
+
+#include "loom/core/atomic_file.h"
+#include "loom/core/error.h"
+
+namespace loom {
+
+void parse_jsonl(const std::string& text, const std::string& origin, const JsonlVisitor& visit) {
+  size_t line_no = 0, pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    ++line_no;
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    nlohmann::json row;
+    try {
+      row = nlohmann::json::parse(line.begin(), line.end());
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(origin + ":" + std::to_string(line_no) + ": malformed JSON: " + e.what());
+    }
+    visit(row, line_no);
+  }
+}
+
+void for_each_jsonl(const std::string& path, const JsonlVisitor& visit) {
+  parse_jsonl(read_file_text(path), path, visit);
+}
+
+void write_jsonl_atomic(const std::string& path, const std::vector<nlohmann::json>& rows) {
+  std::string text;
+  for (const auto& row : rows) text += row.dump() + "\n";
+  write_file_atomic(path, text);
+}
+
+std::string jsonl_string_field(const nlohmann::json& row, const std::string& key,
+                               const std::string& origin, size_t line) {
+  std::string where = origin + ":" + std::to_string(line);
+  if (!row.is_object()) throw Error(where + ": expected a JSON object");
+  auto it = row.find(key);
+  if (it == row.end()) throw Error(where + ": missing field '" + key + "'");
+  if (!it->is_string()) throw Error(where + ": field '" + key + "' is not a string");
+  return it->get<std::string>();
+}
+
+}  // namespace loom

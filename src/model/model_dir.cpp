@@ -1,0 +1,170 @@
+#include "loom/model/model_dir.h"
+
+#include <filesystem>
+#include <set>
+
+#include "loom/core/atomic_file.h"
+#include "loom/core/error.h"
+#include "loom/core/safetensors.h"
+
+namespace loom {
+namespace fs = std::filesystem;
+
+namespace {
+
+safetensors::DType to_st_dtype(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat: return safetensors::DType::F32;
+    case torch::kDouble: return safetensors::DType::F64;
+    case torch::kHalf: return safetensors::DType::F16;
+    case torch::kBFloat16: return safetensors::DType::BF16;
+    case torch::kLong: return safetensors::DType::I64;
+    case torch::kInt: return safetensors::DType::I32;
+    case torch::kByte: return safetensors::DType::U8;
+    case torch::kBool: return safetensors::DType::BOOL;
+    default: throw Error(std::string("cannot store tensors of type ") + c10::toString(t));
+  }
+}
+
+torch::ScalarType to_torch_dtype(safetensors::DType t, const std::string& name) {
+  switch (t) {
+    case safetensors::DType::F32: return torch::kFloat;
+    case safetensors::DType::F64: return torch::kDouble;
+    case safetensors::DType::F16: return torch::kHalf;
+    case safetensors::DType::BF16: return torch::kBFloat16;
+    case safetensors::DType::I64: return torch::kLong;
+    case safetensors::DType::I32: return torch::kInt;
+    case safetensors::DType::I16: return torch::kShort;
+    case safetensors::DType::I8: return torch::kChar;
+    case safetensors::DType::U8: return torch::kByte;
+    case safetensors::DType::BOOL: return torch::kBool;
+  }
+  throw Error("tensor '" + name + "': unsupported dtype");
+}
+
+std::string require_file(const std::string& dir, const std::string& name) {
+  std::string path = dir + "/" + name;
+  if (!fs::exists(path)) throw Error(dir + ": model directory is missing " + name);
+  return path;
+}
+
+}  // namespace
+
+void save_tensors(const std::string& path, const NamedTensors& tensors,
+                  const std::map<std::string, std::string>& metadata) {
+  std::vector<torch::Tensor> keep;  // contiguous copies must outlive serialisation
+  std::vector<safetensors::TensorData> data;
+  for (const auto& [name, t] : tensors) {
+    keep.push_back(t.detach().contiguous().cpu());
+    const auto& c = keep.back();
+    data.push_back({name, to_st_dtype(c.scalar_type()), c.sizes().vec(), c.data_ptr(),
+                    static_cast<size_t>(c.numel()) * c.element_size()});
+  }
+  safetensors::write(path, data, metadata);
+}
+
+std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
+  auto file = safetensors::File::read(path);
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& view : file.tensors()) {
+    auto t = torch::empty(view.shape, to_torch_dtype(view.dtype, view.name));
+    if (view.nbytes) std::memcpy(t.data_ptr(), view.data, view.nbytes);
+    out[view.name] = t;
+  }
+  return out;
+}
+
+NamedTensors model_state(LlamaForCausalLM& model) {
+  NamedTensors out;
+  for (const auto& p : model->named_parameters()) out.push_back({p.key(), p.value()});
+  return out;
+}
+
+void load_model_state(LlamaForCausalLM& model, const std::map<std::string, torch::Tensor>& tensors,
+                      const std::string& origin) {
+  torch::NoGradGuard no_grad;
+  std::set<std::string> used;
+  for (auto& p : model->named_parameters()) {
+    auto it = tensors.find(p.key());
+    if (it == tensors.end()) throw Error(origin + ": missing tensor '" + p.key() + "'");
+    if (it->second.sizes() != p.value().sizes())
+      throw Error(origin + ": tensor '" + p.key() + "' has shape " + c10::str(it->second.sizes()) +
+                  " but the config implies " + c10::str(p.value().sizes()));
+    p.value().copy_(it->second.to(p.value().scalar_type()));
+    used.insert(p.key());
+  }
+  for (const auto& [name, t] : tensors) {
+    if (used.count(name)) continue;
+    // Old HF checkpoints store the rotary table; tied models may still carry lm_head.
+    if (name.find("rotary_emb.inv_freq") != std::string::npos) continue;
+    if (name == "lm_head.weight" && model->config().tie_word_embeddings) continue;
+    throw Error(origin + ": unexpected tensor '" + name + "' (does config.json match these weights?)");
+  }
+}
+
+void save_model_dir(const std::string& dir, LlamaForCausalLM& model, const Tokenizer& tokenizer,
+                    const GenerationDefaults& generation) {
+  make_dirs(dir);
+  LlamaConfig cfg = model->config();
+  cfg.bos_token_id = tokenizer.bos_id();
+  cfg.eos_token_id = tokenizer.eos_id();
+  cfg.pad_token_id = tokenizer.pad_id();
+  tokenizer.save(dir + "/tokenizer.json");
+  auto name_of = [&](int32_t id) -> nlohmann::json {
+    return id >= 0 ? nlohmann::json(tokenizer.id_to_token(id)) : nlohmann::json(nullptr);
+  };
+  nlohmann::json tok_cfg = {{"tokenizer_class", "PreTrainedTokenizerFast"},
+                            {"bos_token", name_of(tokenizer.bos_id())},
+                            {"eos_token", name_of(tokenizer.eos_id())},
+                            {"pad_token", name_of(tokenizer.pad_id())},
+                            {"add_bos_token", true},
+                            {"model_max_length", cfg.max_position_embeddings}};
+  write_file_atomic(dir + "/tokenizer_config.json", tok_cfg.dump(2));
+  nlohmann::json gen = {{"bos_token_id", cfg.bos_token_id},
+                        {"eos_token_id", cfg.eos_token_id},
+                        {"pad_token_id", cfg.pad_token_id},
+                        {"do_sample", generation.temperature > 0},
+                        {"temperature", generation.temperature},
+                        {"top_p", generation.top_p},
+                        {"max_new_tokens", generation.max_new_tokens}};
+  write_file_atomic(dir + "/generation_config.json", gen.dump(2));
+  save_tensors(dir + "/model.safetensors", model_state(model), {{"format", "pt"}});
+  write_file_atomic(dir + "/config.json", cfg.to_json().dump(2));
+}
+
+LoadedModel load_model_dir(const std::string& dir) {
+  if (!fs::is_directory(dir)) throw Error(dir + ": no such model directory");
+  LoadedModel out;
+  out.config = LlamaConfig::load(require_file(dir, "config.json"));
+  out.tokenizer = Tokenizer::load(require_file(dir, "tokenizer.json"));
+  if (out.tokenizer.vocab_size() > out.config.vocab_size)
+    throw Error(dir + "/tokenizer.json: vocabulary of " + std::to_string(out.tokenizer.vocab_size()) +
+                " exceeds config.json vocab_size " + std::to_string(out.config.vocab_size));
+  // config.json's special ids are authoritative, as in transformers.
+  auto pick = [](int64_t from_config, int32_t guessed) {
+    return from_config >= 0 ? static_cast<int32_t>(from_config) : guessed;
+  };
+  const Tokenizer& tok = out.tokenizer;
+  out.tokenizer.set_special_ids(pick(out.config.bos_token_id, tok.bos_id()), pick(out.config.eos_token_id, tok.eos_id()),
+                                pick(out.config.pad_token_id, tok.pad_id()));
+  std::string gen_path = dir + "/generation_config.json";
+  if (fs::exists(gen_path)) {
+    try {
+      auto g = nlohmann::json::parse(read_file_text(gen_path));
+      if (g.contains("temperature") && g["temperature"].is_number()) out.generation.temperature = g["temperature"];
+      if (g.contains("top_p") && g["top_p"].is_number()) out.generation.top_p = g["top_p"];
+      if (g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
+        out.generation.max_new_tokens = g["max_new_tokens"];
+      if (g.contains("do_sample") && g["do_sample"].is_boolean() && !g["do_sample"].get<bool>())
+        out.generation.temperature = 0;
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(gen_path + ": not valid JSON: " + e.what());
+    }
+  }
+  out.model = LlamaForCausalLM(out.config);
+  std::string weights = require_file(dir, "model.safetensors");
+  load_model_state(out.model, load_tensors(weights), weights);
+  return out;
+}
+
+}  // namespace loom
