@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -38,6 +41,10 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointState& s
   NamedTensors params;
   for (const auto& p : module.named_parameters()) params.push_back({p.key(), p.value()});
   save_tensors(staging + "/parameters.safetensors", params);
+  // Fault injection for the resume tests: die by SIGKILL half-way through
+  // writing this checkpoint, as a user's kill -9 could.
+  if (const char* kill_at = std::getenv("LOOM_FAULT_KILL_IN_CHECKPOINT"))
+    if (std::to_string(state.step) == kill_at) ::raise(SIGKILL);
   torch::save(optimizer, staging + "/optimizer.pt");
   nlohmann::json j = {{"step", state.step}, {"epoch", state.epoch}, {"cursor", state.cursor},
                       {"extra", state.extra}, {"format", "loom-checkpoint"}, {"version", 1}};
