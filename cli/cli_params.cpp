@@ -1,6 +1,8 @@
 #include "cli_params.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <iostream>
 
 namespace loom::cli {
 
@@ -8,6 +10,7 @@ ParamFlags::ParamFlags(CLI::App* app, std::vector<ParamSpec> specs)
     : specs_(std::move(specs)), overrides_(std::make_shared<std::map<std::string, std::string>>()) {
   app->add_option("--config", config_path_, "YAML file of parameters (flags override it)");
   app->add_flag("--dump-config", dump_config_, "print the merged configuration as YAML and exit");
+  app->add_flag("--params-markdown", markdown_, "print the parameter table (for the docs) and exit");
   for (const auto& spec : specs_) {
     std::string flag = "--" + spec.name;
     std::replace(flag.begin(), flag.end(), '_', '-');
@@ -17,12 +20,17 @@ ParamFlags::ParamFlags(CLI::App* app, std::vector<ParamSpec> specs)
     std::string name = spec.name;
     app->add_option_function<std::string>(
            flag, [overrides, name](const std::string& value) { (*overrides)[name] = value; }, help)
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->type_name(param_type_name(spec.type));
   }
 }
 
 Params ParamFlags::resolve() const {
   Params params(specs_);
+  if (markdown_) {
+    std::cout << params.markdown_table();
+    std::exit(0);
+  }
   if (!config_path_.empty()) params.load_yaml_file(config_path_);
   for (const auto& [name, value] : *overrides_) {
     std::string flag = "--" + name;

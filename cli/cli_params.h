@@ -23,6 +23,7 @@ class ParamFlags {
   std::vector<ParamSpec> specs_;
   std::string config_path_;
   bool dump_config_ = false;
+  bool markdown_ = false;
   std::shared_ptr<std::map<std::string, std::string>> overrides_;
 };
 

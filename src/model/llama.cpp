@@ -42,12 +42,19 @@ RotaryEmbedding::RotaryEmbedding(int64_t head_dim, int64_t max_positions, double
   sin_ = emb.sin().to(torch::kFloat);
 }
 
+RotaryEmbedding::Tables RotaryEmbedding::tables(const torch::Tensor& positions) const {
+  if (positions.numel() > 0 && (positions.max().item<int64_t>() >= cos_.size(0) || positions.min().item<int64_t>() < 0))
+    throw Error("position ids must lie in [0, max_position_embeddings=" + std::to_string(cos_.size(0)) + ")");
+  return {cos_.index_select(0, positions).unsqueeze(1), sin_.index_select(0, positions).unsqueeze(1)};
+}
+
 torch::Tensor RotaryEmbedding::apply(const torch::Tensor& x, const torch::Tensor& positions) const {
-  if (positions.numel() > 0 && positions.max().item<int64_t>() >= cos_.size(0))
-    throw Error("position id " + std::to_string(positions.max().item<int64_t>()) +
-                " exceeds max_position_embeddings " + std::to_string(cos_.size(0)));
-  auto cos = cos_.index_select(0, positions).unsqueeze(1);  // [T, 1, D]
-  auto sin = sin_.index_select(0, positions).unsqueeze(1);
+  return apply(x, tables(positions));
+}
+
+torch::Tensor RotaryEmbedding::apply(const torch::Tensor& x, const Tables& t) const {
+  const auto& cos = t.cos;
+  const auto& sin = t.sin;
   const int64_t half = x.size(-1) / 2;
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   auto rotated = torch::cat({-x2, x1}, -1);
@@ -63,12 +70,12 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& cfg)
   o_proj = register_module("o_proj", linear(heads_ * head_dim_, cfg.hidden_size));
 }
 
-torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& positions,
-                                          const RotaryEmbedding& rope, const torch::Tensor& cu_seqlens,
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RotaryEmbedding& rope,
+                                          const RotaryEmbedding::Tables& angles, const torch::Tensor& cu_seqlens,
                                           int64_t max_seqlen) {
   const int64_t T = x.size(0);
-  auto q = rope.apply(q_proj(x).view({T, heads_, head_dim_}), positions);
-  auto k = rope.apply(k_proj(x).view({T, kv_heads_, head_dim_}), positions);
+  auto q = rope.apply(q_proj(x).view({T, heads_, head_dim_}), angles);
+  auto k = rope.apply(k_proj(x).view({T, kv_heads_, head_dim_}), angles);
   auto v = v_proj(x).view({T, kv_heads_, head_dim_});
   auto out = varlen_attention(q, k, v, cu_seqlens, max_seqlen);
   return o_proj(out.reshape({T, heads_ * head_dim_}));
@@ -142,9 +149,10 @@ torch::Tensor LlamaForCausalLMImpl::hidden_states(const torch::Tensor& input_ids
   if (input_ids.numel() > 0 && (input_ids.min().item<int64_t>() < 0 || input_ids.max().item<int64_t>() >= cfg_.vocab_size))
     throw Error("input token id outside the vocabulary of " + std::to_string(cfg_.vocab_size));
   auto h = model->embed_tokens(input_ids);
+  const auto angles = rope_.tables(position_ids);  // gathered once, shared by every layer
   for (const auto& module : *model->layers) {
     auto layer = module->as<LlamaDecoderLayerImpl>();
-    h = h + layer->self_attn(layer->input_layernorm(h), position_ids, rope_, cu_seqlens, max_seqlen);
+    h = h + layer->self_attn(layer->input_layernorm(h), rope_, angles, cu_seqlens, max_seqlen);
     h = h + layer->mlp(layer->post_attention_layernorm(h));
   }
   return model->norm(h);

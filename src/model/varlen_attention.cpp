@@ -102,8 +102,10 @@ class VarlenAttention : public torch::autograd::Function<VarlenAttention> {
       auto kt = k.narrow(0, b, L).permute({1, 2, 0});  // [Hkv, D, L]
       auto vs = v.narrow(0, b, L).transpose(0, 1);     // [Hkv, L, D]
       auto scores = masked_scores(qg, kt, causal_mask(L, group, q.options()), scale);
-      auto row_lse = torch::logsumexp(scores, -1);
-      auto p = scores.sub_(row_lse.unsqueeze(-1)).exp_();
+      auto p = torch::softmax(scores, -1);
+      // log-sum-exp from the softmax without another exp pass: at each row's
+      // maximum, p = exp(max - lse) >= 1/L, so the log never sees zero.
+      auto row_lse = std::get<0>(scores.max(-1)) - torch::log(std::get<0>(p.max(-1)));
       ungroup_into(torch::bmm(p, vs), out.narrow(0, b, L));
       lse.narrow(0, b * H, L * H).copy_(row_lse.reshape({-1}));
     });

@@ -48,8 +48,14 @@ TORCH_MODULE(RMSNorm);
 class RotaryEmbedding {
  public:
   RotaryEmbedding(int64_t head_dim, int64_t max_positions, double theta);
-  // x: [T, heads, head_dim]; positions: int64 [T].
+  struct Tables {
+    torch::Tensor cos, sin;  // [T, 1, head_dim] for one batch's positions
+  };
+  // Gathers the tables for int64 positions [T]; throws on out-of-range ids.
+  Tables tables(const torch::Tensor& positions) const;
+  // x: [T, heads, head_dim].
   torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& positions) const;
+  torch::Tensor apply(const torch::Tensor& x, const Tables& tables) const;
 
  private:
   torch::Tensor cos_, sin_;  // [max_positions, head_dim]
@@ -59,7 +65,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
  public:
   explicit LlamaAttentionImpl(const LlamaConfig& cfg);
   // Training/eval over a packed stream.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions, const RotaryEmbedding& rope,
+  torch::Tensor forward(const torch::Tensor& x, const RotaryEmbedding& rope, const RotaryEmbedding::Tables& angles,
                         const torch::Tensor& cu_seqlens, int64_t max_seqlen);
   // Incremental decoding: appends this call's keys/values to the cache.
   torch::Tensor forward_cached(const torch::Tensor& x, const torch::Tensor& positions, const RotaryEmbedding& rope,
