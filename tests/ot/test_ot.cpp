@@ -1,0 +1,207 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "loom/core/error.h"
+#include "loom/ot/order_projection.h"
+#include "loom/ot/ot.h"
+
+using namespace loom;
+using namespace loom::ot;
+
+namespace {
+
+Matrix matrix(std::vector<std::vector<double>> rows) {
+  Matrix m(static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size()));
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (size_t j = 0; j < rows[i].size(); ++j) m(static_cast<int64_t>(i), static_cast<int64_t>(j)) = rows[i][j];
+  return m;
+}
+
+struct Instance {
+  std::vector<double> a, b;
+  Matrix cost;
+};
+
+Instance random_instance(int64_t m, int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.1, 1.0);
+  Instance p{std::vector<double>(static_cast<size_t>(m)), std::vector<double>(static_cast<size_t>(n)), Matrix(m, n)};
+  double sa = 0, sb = 0;
+  for (auto& x : p.a) sa += (x = u(rng));
+  for (auto& x : p.b) sb += (x = u(rng));
+  for (auto& x : p.a) x /= sa;
+  for (auto& x : p.b) x /= sb;
+  for (auto& c : p.cost.data) c = u(rng);
+  return p;
+}
+
+void expect_plan_near(const Matrix& plan, const std::vector<std::vector<double>>& expected, double tol) {
+  for (size_t i = 0; i < expected.size(); ++i)
+    for (size_t j = 0; j < expected[i].size(); ++j)
+      EXPECT_NEAR(plan(static_cast<int64_t>(i), static_cast<int64_t>(j)), expected[i][j], tol) << i << "," << j;
+}
+
+void expect_order_holds(const Matrix& plan, const std::vector<Cell>& order, double tol) {
+  for (size_t k = 0; k + 1 < order.size(); ++k)
+    EXPECT_GE(plan(order[k].first, order[k].second) + tol, plan(order[k + 1].first, order[k + 1].second));
+  double last = plan(order.back().first, order.back().second);
+  for (int64_t i = 0; i < plan.rows; ++i)
+    for (int64_t j = 0; j < plan.cols; ++j)
+      if (std::find(order.begin(), order.end(), Cell{i, j}) == order.end()) EXPECT_GE(last + tol, plan(i, j));
+}
+
+const Matrix kCost = matrix({{1, 5, 3}, {0, 1, 4}});
+const std::vector<double> kA = {0.5, 0.5}, kB = {1.0 / 3, 1.0 / 3, 1.0 / 3};
+
+}  // namespace
+
+TEST(OrderConstrainedOT, ReferenceKnownAnswers) {
+  // The reference README: order [(0,2)] gives cost ~1.49992 (ADMM) and
+  // X ~ [[.1667, 0, .3333], [.1667, .3333, 0]].
+  for (const char* method : {"admm", "lp", "flow", "exact"}) {
+    SCOPED_TRACE(method);
+    Result r = order_constrained(kA, kB, kCost, {{0, 2}}, method);
+    EXPECT_NEAR(r.cost, 1.5, std::string(method) == "admm" ? 2e-3 : 1e-9);
+    expect_plan_near(r.plan, {{1.0 / 6, 0, 1.0 / 3}, {1.0 / 6, 1.0 / 3, 0}}, 2e-3);
+  }
+  // Two cells, the first the largest: [(1,0), (0,2)].
+  for (const char* method : {"admm", "lp"}) {
+    SCOPED_TRACE(method);
+    Result r = order_constrained(kA, kB, kCost, {{1, 0}, {0, 2}}, method);
+    expect_plan_near(r.plan, {{0, 1.0 / 6, 1.0 / 3}, {1.0 / 3, 1.0 / 6, 0}}, 2e-3);
+  }
+}
+
+TEST(OrderConstrainedOT, AdmmAndFlowAgreeWithTheLpOracle) {
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    SCOPED_TRACE(seed);
+    Instance p = random_instance(6 + static_cast<int64_t>(seed), 7, seed);
+    std::vector<Cell> order = {{static_cast<int64_t>(seed % 5), 3}};
+    if (seed % 2 == 0) order.push_back({5, static_cast<int64_t>(seed % 3)});
+    Result lp = order_constrained_lp(p.a, p.b, p.cost, order);
+    AdmmOptions tight;
+    tight.tolerance = 1e-7;
+    tight.max_iterations = 200000;
+    Result admm = order_constrained_admm(p.a, p.b, p.cost, order, tight);
+    EXPECT_NEAR(admm.cost, lp.cost, 1e-4);
+    EXPECT_LT(admm.marginal_error, 1e-4);
+    expect_order_holds(admm.plan, order, 1e-5);
+    expect_order_holds(lp.plan, order, 1e-9);
+    EXPECT_LT(lp.marginal_error, 1e-9);
+    if (order.size() == 1) {
+      Result flow = order_constrained_flow(p.a, p.b, p.cost, order[0]);
+      EXPECT_NEAR(flow.cost, lp.cost, 1e-7);
+      expect_order_holds(flow.plan, order, 1e-9);
+    }
+    EXPECT_LE(order_constrained_lower_bound(p.a, p.b, p.cost, order), lp.cost + 1e-9);
+  }
+}
+
+TEST(OrderConstrainedOT, LowerBoundCanExceedThePlainOtCost) {
+  // Forcing the most expensive cell to be the largest costs more than plain
+  // OT; the bound must see part of that and still stay below the optimum.
+  Instance p = random_instance(8, 8, 11);
+  int64_t bi = 0, bj = 0;
+  for (int64_t i = 0; i < 8; ++i)
+    for (int64_t j = 0; j < 8; ++j)
+      if (p.cost(i, j) > p.cost(bi, bj)) bi = i, bj = j;
+  double plain = emd(p.a, p.b, p.cost).cost;
+  double exact = order_constrained_lp(p.a, p.b, p.cost, {{bi, bj}}).cost;
+  double bound = order_constrained_lower_bound(p.a, p.b, p.cost, {{bi, bj}});
+  EXPECT_LE(bound, exact + 1e-9);
+  EXPECT_GT(bound, plain);
+  EXPECT_LE(order_constrained_lower_bound(kA, kB, kCost, {{0, 2}}), 1.5 + 1e-9);
+}
+
+TEST(PlainOT, EmdIsOptimalWithFeasibleDuals) {
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    Instance p = random_instance(9, 11, seed);
+    Result r = emd(p.a, p.b, p.cost);
+    Result lp = order_constrained_lp(p.a, p.b, p.cost, {});
+    EXPECT_NEAR(r.cost, lp.cost, 1e-9);
+    EXPECT_LT(r.marginal_error, 1e-11);
+    double dual = 0;
+    for (size_t i = 0; i < p.a.size(); ++i) dual += p.a[i] * r.u[i];
+    for (size_t j = 0; j < p.b.size(); ++j) dual += p.b[j] * r.v[j];
+    EXPECT_NEAR(dual, r.cost, 1e-9);
+    for (int64_t i = 0; i < 9; ++i)
+      for (int64_t j = 0; j < 11; ++j) EXPECT_LE(r.u[static_cast<size_t>(i)] + r.v[static_cast<size_t>(j)], p.cost(i, j) + 1e-9);
+  }
+}
+
+TEST(PlainOT, SinkhornConvergesToExactOtAsRegShrinks) {
+  Instance p = random_instance(20, 15, 3);
+  double exact = emd(p.a, p.b, p.cost).cost, previous = 1e9;
+  for (double reg : {0.5, 0.05, 0.005}) {
+    Result r = sinkhorn(p.a, p.b, p.cost, reg);
+    EXPECT_EQ(r.status, "converged");
+    EXPECT_LT(r.marginal_error, 1e-9);
+    EXPECT_GE(r.cost, exact - 1e-9);
+    EXPECT_LT(r.cost, previous);
+    previous = r.cost;
+  }
+  EXPECT_NEAR(previous, exact, 2e-2);
+  Result tiny = sinkhorn(p.a, p.b, p.cost, 1e-4, {1e-6, 200000});  // stays finite thanks to absorption
+  EXPECT_TRUE(std::isfinite(tiny.cost));
+}
+
+TEST(OrderProjection, IsTheClosestPointOfTheOrderSet) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> g;
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<double> w(30);
+    for (auto& x : w) x = g(rng);
+    std::vector<int64_t> chain = {3, 17, 8};
+    if (trial % 3 == 0) chain = {11};
+    std::vector<double> p = w;
+    std::vector<int64_t> scratch;
+    project_order(&p, chain, &scratch);
+    // Feasible...
+    for (size_t k = 0; k + 1 < chain.size(); ++k) EXPECT_GE(p[chain[k]] + 1e-12, p[chain[k + 1]]);
+    for (size_t e = 0; e < p.size(); ++e)
+      if (std::find(chain.begin(), chain.end(), static_cast<int64_t>(e)) == chain.end())
+        EXPECT_GE(p[chain.back()] + 1e-12, p[e]);
+    // ...idempotent...
+    std::vector<double> again = p;
+    project_order(&again, chain, &scratch);
+    for (size_t e = 0; e < p.size(); ++e) EXPECT_NEAR(again[e], p[e], 1e-12);
+    // ...and no feasible point on the way towards w's cheaper neighbours is
+    // closer: check the variational inequality <w - p, q - p> <= 0 for random
+    // feasible q.
+    for (int probe = 0; probe < 20; ++probe) {
+      std::vector<double> q(30);
+      for (auto& x : q) x = g(rng);
+      project_order(&q, chain, &scratch);
+      double inner = 0;
+      for (size_t e = 0; e < q.size(); ++e) inner += (w[e] - p[e]) * (q[e] - p[e]);
+      EXPECT_LE(inner, 1e-9);
+    }
+  }
+}
+
+TEST(OrderConstrainedOT, BadInputIsAClearError) {
+  auto message = [](auto f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(message([] { emd({0.5, 0.6}, kB, kCost); }).find("unequal total mass"), std::string::npos);
+  Matrix nan_cost = kCost;
+  nan_cost(1, 2) = std::nan("");
+  EXPECT_NE(message([&] { emd(kA, kB, nan_cost); }).find("cost[1][2]"), std::string::npos);
+  EXPECT_NE(message([] { order_constrained(kA, kB, kCost, {{0, 2}, {0, 1}}, "lp"); }).find("shares its row"),
+            std::string::npos);
+  EXPECT_NE(message([] { order_constrained(kA, kB, kCost, {{0, 1}, {1, 1}}, "lp"); }).find("shares its column"),
+            std::string::npos);
+  EXPECT_NE(message([] { order_constrained(kA, kB, kCost, {{2, 0}}, "lp"); }).find("outside"), std::string::npos);
+  EXPECT_NE(message([] { emd({0.5, 0.5, 0.0}, kB, kCost); }).find("rows"), std::string::npos);
+  EXPECT_NE(message([] { order_constrained(kA, kB, kCost, {{0, 2}}, "simplex"); }).find("valid: exact, flow, lp, admm"),
+            std::string::npos);
+  EXPECT_NE(message([] { sinkhorn(kA, kB, kCost, 0.0); }).find("reg"), std::string::npos);
+}
