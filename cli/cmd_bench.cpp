@@ -39,7 +39,7 @@ struct BenchSettings {
 
 BenchSettings settings(bool quick) {
   // Quick: a smaller model and fewer steps, for a smoke run in about a minute.
-  return quick ? BenchSettings{6, 16, 512, 128, 2, 3, 300} : BenchSettings{60, 16, 1024, 256, 4, 10, 2000};
+  return quick ? BenchSettings{6, 16, 512, 128, 2, 3, 300} : BenchSettings{24, 16, 512, 128, 2, 4, 800};
 }
 
 // A stream of real text as bytes; examples are windows of it, so the model

@@ -22,6 +22,7 @@ void setup_finetune(CLI::App* sub);
 void setup_generate(CLI::App* sub);
 void setup_eval(CLI::App* sub);
 void setup_bench(CLI::App* sub);
+void setup_ot(CLI::App* sub);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -30,6 +31,7 @@ inline const std::vector<Command>& commands() {
       {"finetune", "full-parameter supervised tuning of a model directory", setup_finetune},
       {"generate", "continue a prompt with a model directory", setup_generate},
       {"eval", "loss and perplexity of a model on a JSONL file", setup_eval},
+      {"ot", "optimal transport with order constraints", setup_ot},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };
   return table;

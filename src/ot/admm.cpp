@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "loom/core/error.h"
@@ -10,24 +11,37 @@ namespace loom::ot {
 void project_order(std::vector<double>* w, const std::vector<int64_t>& chain, std::vector<int64_t>* scratch) {
   std::vector<double>& x = *w;
   const size_t K = chain.size();
-  // The other entries, largest first, revealed lazily: most projections pool
-  // only a few of them, so a partial sort of the top k beats a full sort.
-  std::vector<int64_t>& others = *scratch;
-  others.clear();
-  {
-    std::vector<bool> designated(x.size(), false);
-    for (int64_t c : chain) designated[static_cast<size_t>(c)] = true;
-    for (size_t e = 0; e < x.size(); ++e)
-      if (!designated[e]) others.push_back(static_cast<int64_t>(e));
+  // Only other entries above the final tail level get pooled, and that level
+  // is a weighted mean of chain values and pooled entries above it, so it is
+  // at least the smallest chain value. For K = 1 it is even at least
+  // (x_d + max other) / 2 whenever the largest other entry must be pooled.
+  // One O(mn) pass collects the entries above that floor; only they are sorted.
+  // Designated entries are hidden behind -inf during the scans.
+  std::vector<double> saved;
+  for (int64_t c : chain) saved.push_back(x[static_cast<size_t>(c)]);
+  double floor_level = *std::min_element(saved.begin(), saved.end());
+  for (int64_t c : chain) x[static_cast<size_t>(c)] = -std::numeric_limits<double>::infinity();
+  if (K == 1) {
+    double largest = *std::max_element(x.begin(), x.end());
+    if (largest > floor_level) floor_level = 0.5 * (floor_level + largest);
   }
+  std::vector<int64_t>& candidates = *scratch;
+  candidates.clear();
+  for (size_t e = 0; e < x.size(); ++e)
+    if (x[e] > floor_level) candidates.push_back(static_cast<int64_t>(e));
+  for (size_t k = 0; k < K; ++k) x[static_cast<size_t>(chain[k])] = saved[k];
+  // Candidates are revealed largest-first by partial sorting, since usually
+  // only a few of them end up pooled.
   size_t sorted = 0;
   auto reveal = [&](size_t need) {
-    if (need <= sorted || sorted == others.size()) return;
-    size_t k = std::min(others.size(), std::max(need, 2 * sorted + 16));
-    std::partial_sort(others.begin() + static_cast<long>(sorted), others.begin() + static_cast<long>(k), others.end(),
+    if (need <= sorted || sorted == candidates.size()) return;
+    size_t k = std::min(candidates.size(), std::max(need, 2 * sorted + 16));
+    std::partial_sort(candidates.begin() + static_cast<long>(sorted), candidates.begin() + static_cast<long>(k),
+                      candidates.end(),
                       [&](int64_t p, int64_t q) { return x[static_cast<size_t>(p)] > x[static_cast<size_t>(q)]; });
     sorted = k;
   };
+  const std::vector<int64_t>& others = candidates;
   // Pool-adjacent-violators on the chain x[c1] >= ... >= x[cK], where the last
   // block also absorbs every other entry above its level (its cost is convex).
   struct Block {
@@ -37,17 +51,14 @@ void project_order(std::vector<double>* w, const std::vector<int64_t>& chain, st
   };
   std::vector<Block> blocks;
   size_t pooled_others = 0;
-  double pooled_sum = 0;
   auto tail_level = [&](const Block& blk) {
-    // Level of the last block with the j largest others: scan from j = 0
-    // while the next other entry lies above the level (a merge can raise the
-    // level, so earlier pooling is not reused).
+    // Scan from j = 0 while the next other entry lies above the level (a merge
+    // can raise the level, so earlier pooling is not reused).
     pooled_others = 0;
-    pooled_sum = 0;
-    double level = (blk.sum + pooled_sum) / static_cast<double>(blk.count + static_cast<int64_t>(pooled_others));
-    while (true) {
+    double pooled_sum = 0;
+    double level = blk.sum / static_cast<double>(blk.count);
+    while (pooled_others < others.size()) {
       reveal(pooled_others + 1);
-      if (pooled_others >= others.size()) break;
       double next = x[static_cast<size_t>(others[pooled_others])];
       if (next <= level) break;
       pooled_sum += next;
@@ -56,18 +67,14 @@ void project_order(std::vector<double>* w, const std::vector<int64_t>& chain, st
     }
     return level;
   };
-  auto level_of = [&](const Block& blk, bool is_tail) {
-    return is_tail ? tail_level(blk) : blk.sum / static_cast<double>(blk.count);
-  };
   for (size_t k = 0; k < K; ++k) {
     blocks.push_back({x[static_cast<size_t>(chain[k])], 1, k});
     const bool tail = k + 1 == K;
     while (blocks.size() > 1) {
       Block& last = blocks.back();
       Block& prev = blocks[blocks.size() - 2];
-      double last_level = level_of(last, tail);
-      double prev_level = prev.sum / static_cast<double>(prev.count);
-      if (prev_level >= last_level) break;
+      double last_level = tail ? tail_level(last) : last.sum / static_cast<double>(last.count);
+      if (prev.sum / static_cast<double>(prev.count) >= last_level) break;
       prev.sum += last.sum;
       prev.count += last.count;
       blocks.pop_back();
@@ -102,40 +109,58 @@ Result order_constrained_admm(const std::vector<double>& a, const std::vector<do
     for (int64_t j = 0; j < n; ++j) Z[static_cast<size_t>(i * n + j)] = a[static_cast<size_t>(i)] * b[static_cast<size_t>(j)] / total;
   Result r;
   r.status = "max_iterations";
+  const double inv_rho = 1.0 / options.rho;
+  const double* C = cost.data.data();
   for (int64_t it = 1; it <= options.max_iterations; ++it) {
     // 1. X = affine projection of Z - U - C / rho onto {X 1 = a, X^T 1 = b}:
     //    X = Y + (r / n) 1^T + 1 ((c - S / n) / m)^T with r, c the residuals.
-    std::fill(row.begin(), row.end(), 0.0);
     std::fill(col.begin(), col.end(), 0.0);
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        size_t k = static_cast<size_t>(i * n + j);
-        double y = Z[k] - U[k] - cost.data[k] / options.rho;
-        X[k] = y;
-        row[static_cast<size_t>(i)] += y;
-        col[static_cast<size_t>(j)] += y;
-      }
-    double S = 0;
+    double* colp = col.data();
     for (int64_t i = 0; i < m; ++i) {
-      row[static_cast<size_t>(i)] = (a[static_cast<size_t>(i)] - row[static_cast<size_t>(i)]) / static_cast<double>(n);
-      S += row[static_cast<size_t>(i)] * static_cast<double>(n);
+      const size_t base = static_cast<size_t>(i * n);
+      double* x = X.data() + base;
+      const double *z = Z.data() + base, *u = U.data() + base, *c = C + base;
+      double row_sum = 0;
+#pragma omp simd reduction(+ : row_sum)
+      for (int64_t j = 0; j < n; ++j) {
+        double y = z[j] - u[j] - c[j] * inv_rho;
+        x[j] = y;
+        colp[j] += y;
+        row_sum += y;
+      }
+      row[static_cast<size_t>(i)] = (a[static_cast<size_t>(i)] - row_sum) / static_cast<double>(n);
     }
+    double S = 0;
+    for (int64_t i = 0; i < m; ++i) S += row[static_cast<size_t>(i)] * static_cast<double>(n);
     for (int64_t j = 0; j < n; ++j)
-      col[static_cast<size_t>(j)] = (b[static_cast<size_t>(j)] - col[static_cast<size_t>(j)] - S / static_cast<double>(n)) /
-                                    static_cast<double>(m);
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) X[static_cast<size_t>(i * n + j)] += row[static_cast<size_t>(i)] + col[static_cast<size_t>(j)];
+      colp[j] = (b[static_cast<size_t>(j)] - colp[j] - S / static_cast<double>(n)) / static_cast<double>(m);
     // 2. Z = max(0, P_order(X + U)).
+    for (int64_t i = 0; i < m; ++i) {
+      const size_t base = static_cast<size_t>(i * n);
+      double* x = X.data() + base;
+      double* w = W.data() + base;
+      const double* u = U.data() + base;
+      const double ri = row[static_cast<size_t>(i)];
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) {
+        x[j] += ri + colp[j];
+        w[j] = x[j] + u[j];
+      }
+    }
     Z_prev.swap(Z);
-    for (size_t k = 0; k < size; ++k) W[k] = X[k] + U[k];
     project_order(&W, chain, &scratch);
-    for (size_t k = 0; k < size; ++k) Z[k] = std::max(0.0, W[k]);
     // 3. U += X - Z, and the stopping rule of the reference code.
     double primal = 0, dual = 0;
-    for (size_t k = 0; k < size; ++k) {
-      U[k] += X[k] - Z[k];
-      primal += (X[k] - Z[k]) * (X[k] - Z[k]);
-      dual += (Z[k] - Z_prev[k]) * (Z[k] - Z_prev[k]);
+    {
+      double *z = Z.data(), *u = U.data();
+      const double *x = X.data(), *w = W.data(), *zp = Z_prev.data();
+#pragma omp simd reduction(+ : primal, dual)
+      for (size_t k = 0; k < size; ++k) {
+        z[k] = w[k] > 0.0 ? w[k] : 0.0;
+        u[k] += x[k] - z[k];
+        primal += (x[k] - z[k]) * (x[k] - z[k]);
+        dual += (z[k] - zp[k]) * (z[k] - zp[k]);
+      }
     }
     r.iterations = it;
     if (std::max(std::sqrt(primal), options.rho * std::sqrt(dual)) <= options.tolerance) {

@@ -1,8 +1,9 @@
 // The Euclidean projection onto the order-constraint set, exposed for tests:
 // afterwards w[chain[0]] >= ... >= w[chain[K-1]] >= every other entry, and w
 // is the closest such vector. Pool-adjacent-violators on the chain, whose last
-// block also pools every other entry above its level (revealed by partial
-// sorting, so the usual cost is far below a full O(mn log mn) sort).
+// block also pools every other entry above its level. Only the entries above
+// the last designated value can be pooled, so one O(mn) pass finds them and
+// only those are sorted, instead of the reference's full O(mn log mn) sort.
 #pragma once
 #include <cstdint>
 #include <vector>
