@@ -5,12 +5,16 @@
 
 #include "commands.h"
 #include "loom/core/atomic_file.h"
+#include "loom/ot/explain.h"
 #include "loom/ot/io.h"
 
 namespace loom::cli {
 
+void setup_ot_explain(CLI::App* sub);
+
 void setup_ot(CLI::App* sub) {
   sub->require_subcommand(1);
+  setup_ot_explain(sub);
   auto solve = sub->add_subcommand("solve", "solve one problem given as JSON or binary (.otb)");
   struct Args {
     std::string input, method, binary_out;
@@ -35,6 +39,38 @@ void setup_ot(CLI::App* sub) {
                           {"status", r.status}, {"iterations", r.iterations},
                           {"method", p.method}, {"marginal_error", r.marginal_error}};
     if (!r.u.empty()) out["u"] = r.u, out["v"] = r.v;
+    std::cout << out.dump() << "\n";
+  });
+}
+
+void setup_ot_explain(CLI::App* sub) {
+  auto explain = sub->add_subcommand("explain", "alternative plans, each forcing one salient match (tree search)");
+  struct Args {
+    std::string input;
+    ot::ExplainOptions options;
+  };
+  auto a = std::make_shared<Args>();
+  explain->add_option("--input", a->input, "problem file (JSON or .otb); its order is ignored")->required();
+  explain->add_option("--plans", a->options.plans, "alternative plans returned (k2)")->capture_default_str();
+  explain->add_option("--nodes", a->options.nodes, "search nodes expanded (k1)")->capture_default_str();
+  explain->add_option("--depth", a->options.depth, "forced cells per plan (k3)")->capture_default_str();
+  explain->add_option("--tau-cell", a->options.tau_cell, "candidate: normalised mass at most this")
+      ->capture_default_str();
+  explain->add_option("--tau-line", a->options.tau_line, "candidate: its row or column maximum at most this")
+      ->capture_default_str();
+  explain->callback([a] {
+    ot::Problem p = ot::read_problem(a->input);
+    auto base = ot::emd(p.a, p.b, p.cost);
+    auto alternatives = ot::explain_by_order(p.a, p.b, p.cost, a->options);
+    nlohmann::json out = {{"base_cost", base.cost}, {"alternatives", nlohmann::json::array()}};
+    for (const auto& alt : alternatives) {
+      nlohmann::json order = nlohmann::json::array();
+      for (auto [i, j] : alt.order) order.push_back({i, j});
+      out["alternatives"].push_back({{"order", order},
+                                     {"cost", alt.result.cost},
+                                     {"cost_increase", alt.result.cost - base.cost},
+                                     {"lower_bound", alt.lower_bound}});
+    }
     std::cout << out.dump() << "\n";
   });
 }

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "loom/core/error.h"
+#include "loom/ot/explain.h"
 #include "loom/ot/order_projection.h"
 #include "loom/ot/ot.h"
 
@@ -204,4 +205,35 @@ TEST(OrderConstrainedOT, BadInputIsAClearError) {
   EXPECT_NE(message([] { order_constrained(kA, kB, kCost, {{0, 2}}, "simplex"); }).find("valid: exact, flow, lp, admm"),
             std::string::npos);
   EXPECT_NE(message([] { sinkhorn(kA, kB, kCost, 0.0); }).find("reg"), std::string::npos);
+}
+
+TEST(Explain, ReturnsTheCheapestForcedMatchesInOrder) {
+  Instance p = random_instance(6, 6, 21);
+  ExplainOptions opts;
+  opts.tau_cell = 0.5;
+  opts.tau_line = 1.0;
+  opts.nodes = 40;
+  opts.plans = 3;
+  auto alternatives = explain_by_order(p.a, p.b, p.cost, opts);
+  ASSERT_EQ(alternatives.size(), 3u);
+  double plain = emd(p.a, p.b, p.cost).cost;
+  // Brute force over every candidate cell: the three cheapest forced plans.
+  std::vector<double> all;
+  Result base = emd(p.a, p.b, p.cost);
+  for (int64_t i = 0; i < 6; ++i)
+    for (int64_t j = 0; j < 6; ++j)
+      if (base.plan(i, j) / std::min(p.a[i], p.b[j]) <= 0.5) {
+        try {
+          all.push_back(order_constrained_lp(p.a, p.b, p.cost, {{i, j}}).cost);
+        } catch (const Error&) {
+          // no plan can make this cell the largest
+        }
+      }
+  std::sort(all.begin(), all.end());
+  for (size_t k = 0; k < 3; ++k) {
+    EXPECT_NEAR(alternatives[k].result.cost, all[k], 1e-7);
+    EXPECT_GE(alternatives[k].result.cost, plain - 1e-12);
+    EXPECT_LE(alternatives[k].lower_bound, alternatives[k].result.cost + 1e-9);
+    expect_order_holds(alternatives[k].result.plan, alternatives[k].order, 1e-9);
+  }
 }
