@@ -5,7 +5,13 @@
 
 #include "commands.h"
 #include "loom/core/atomic_file.h"
+#include <filesystem>
+
+#include "loom/core/corpus.h"
+#include "loom/core/error.h"
+#include "loom/core/jsonl.h"
 #include "loom/ot/explain.h"
+#include "loom/ot/word_vectors.h"
 #include "loom/ot/io.h"
 
 namespace loom::cli {
@@ -43,14 +49,86 @@ void setup_ot(CLI::App* sub) {
   });
 }
 
+namespace {
+
+// The vectors a sentence alignment uses: a given file (GloVe text format), or
+// ones derived from the default corpus and cached under data/.
+ot::WordVectors sentence_vectors(const std::string& path, const std::string& corpus) {
+  if (!path.empty()) return ot::WordVectors::load(path);
+  const std::string cached = "data/word-vectors.txt";
+  if (std::filesystem::exists(cached)) return ot::WordVectors::load(cached);
+  if (!std::filesystem::exists(corpus)) build_default_corpus(CorpusOptions{}, std::filesystem::path(corpus).parent_path());
+  std::vector<std::string> texts;
+  for_each_jsonl(corpus, [&](const nlohmann::json& row, size_t) { texts.push_back(row.value("text", "")); });
+  std::cerr << "loom: deriving word vectors from " << corpus << " (cached in " << cached << ")\n";
+  auto vectors = ot::train_word_vectors(texts, {});
+  vectors.save(cached);
+  return vectors;
+}
+
+nlohmann::json explain_sentences(const ot::WordVectors& vectors, const std::vector<std::string>& premise,
+                                 const std::vector<std::string>& hypothesis, const ot::ExplainOptions& options,
+                                 bool print) {
+  if (premise.empty() || hypothesis.empty()) throw Error("ot explain: both sentences need at least one word");
+  std::vector<double> a(premise.size(), 1.0 / static_cast<double>(premise.size()));
+  std::vector<double> b(hypothesis.size(), 1.0 / static_cast<double>(hypothesis.size()));
+  ot::Matrix cost = ot::word_distance_cost(vectors, premise, hypothesis);
+  auto base = ot::emd(a, b, cost);
+  auto alternatives = ot::explain_by_order(a, b, cost, options);
+  auto matches = [&](const ot::Matrix& plan) {
+    nlohmann::json out = nlohmann::json::array();
+    for (int64_t i = 0; i < plan.rows; ++i)
+      for (int64_t j = 0; j < plan.cols; ++j)
+        if (plan(i, j) > 0.5 * std::min(a[static_cast<size_t>(i)], b[static_cast<size_t>(j)]))
+          out.push_back({premise[static_cast<size_t>(i)], hypothesis[static_cast<size_t>(j)], plan(i, j)});
+    return out;
+  };
+  nlohmann::json out = {{"premise", premise}, {"hypothesis", hypothesis}, {"base_cost", base.cost},
+                        {"base_matches", matches(base.plan)}, {"alternatives", nlohmann::json::array()}};
+  if (print) {
+    std::cout << "plain OT (cost " << base.cost << "):";
+    for (const auto& m : out["base_matches"]) std::cout << "  " << m[0].get<std::string>() << "~" << m[1].get<std::string>();
+    std::cout << "\n";
+  }
+  for (const auto& alt : alternatives) {
+    nlohmann::json forced = nlohmann::json::array();
+    for (auto [i, j] : alt.order) forced.push_back({premise[static_cast<size_t>(i)], hypothesis[static_cast<size_t>(j)]});
+    out["alternatives"].push_back({{"forced", forced}, {"cost", alt.result.cost},
+                                   {"cost_increase", alt.result.cost - base.cost}, {"lower_bound", alt.lower_bound},
+                                   {"matches", matches(alt.result.plan)}});
+    if (print) {
+      std::cout << "forcing";
+      for (const auto& f : forced) std::cout << " " << f[0].get<std::string>() << "~" << f[1].get<std::string>();
+      std::cout << " (+" << alt.result.cost - base.cost << "):";
+      for (const auto& m : out["alternatives"].back()["matches"])
+        std::cout << "  " << m[0].get<std::string>() << "~" << m[1].get<std::string>();
+      std::cout << "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void setup_ot_explain(CLI::App* sub) {
-  auto explain = sub->add_subcommand("explain", "alternative plans, each forcing one salient match (tree search)");
+  auto explain = sub->add_subcommand(
+      "explain", "alternative plans, each forcing one salient match (tree search), for a problem or two sentences");
   struct Args {
-    std::string input;
+    std::string input, premise, hypothesis, vectors, corpus = "data/corpus/train.jsonl", eraser, split = "val";
+    int64_t limit = 5;
+    bool json = false;
     ot::ExplainOptions options;
   };
   auto a = std::make_shared<Args>();
-  explain->add_option("--input", a->input, "problem file (JSON or .otb); its order is ignored")->required();
+  explain->add_option("--input", a->input, "problem file (JSON or .otb); its order is ignored");
+  explain->add_option("--premise", a->premise, "first sentence (rows)");
+  explain->add_option("--hypothesis", a->hypothesis, "second sentence (columns)");
+  explain->add_option("--eraser", a->eraser, "an ERASER-format e-SNLI directory (docs/ + SPLIT.jsonl)");
+  explain->add_option("--split", a->split, "ERASER split")->capture_default_str();
+  explain->add_option("--limit", a->limit, "ERASER examples to explain")->capture_default_str();
+  explain->add_option("--vectors", a->vectors, "word vectors in GloVe text format; default: derived from the corpus");
+  explain->add_option("--corpus", a->corpus, "corpus for deriving word vectors")->capture_default_str();
+  explain->add_flag("--json", a->json, "print JSON only");
   explain->add_option("--plans", a->options.plans, "alternative plans returned (k2)")->capture_default_str();
   explain->add_option("--nodes", a->options.nodes, "search nodes expanded (k1)")->capture_default_str();
   explain->add_option("--depth", a->options.depth, "forced cells per plan (k3)")->capture_default_str();
@@ -59,18 +137,37 @@ void setup_ot_explain(CLI::App* sub) {
   explain->add_option("--tau-line", a->options.tau_line, "candidate: its row or column maximum at most this")
       ->capture_default_str();
   explain->callback([a] {
-    ot::Problem p = ot::read_problem(a->input);
-    auto base = ot::emd(p.a, p.b, p.cost);
-    auto alternatives = ot::explain_by_order(p.a, p.b, p.cost, a->options);
-    nlohmann::json out = {{"base_cost", base.cost}, {"alternatives", nlohmann::json::array()}};
-    for (const auto& alt : alternatives) {
-      nlohmann::json order = nlohmann::json::array();
-      for (auto [i, j] : alt.order) order.push_back({i, j});
-      out["alternatives"].push_back({{"order", order},
-                                     {"cost", alt.result.cost},
-                                     {"cost_increase", alt.result.cost - base.cost},
-                                     {"lower_bound", alt.lower_bound}});
+    if (!a->input.empty()) {
+      ot::Problem p = ot::read_problem(a->input);
+      auto base = ot::emd(p.a, p.b, p.cost);
+      nlohmann::json out = {{"base_cost", base.cost}, {"alternatives", nlohmann::json::array()}};
+      for (const auto& alt : ot::explain_by_order(p.a, p.b, p.cost, a->options)) {
+        nlohmann::json order = nlohmann::json::array();
+        for (auto [i, j] : alt.order) order.push_back({i, j});
+        out["alternatives"].push_back({{"order", order}, {"cost", alt.result.cost},
+                                       {"cost_increase", alt.result.cost - base.cost},
+                                       {"lower_bound", alt.lower_bound}});
+      }
+      std::cout << out.dump() << "\n";
+      return;
     }
+    ot::WordVectors vectors = sentence_vectors(a->vectors, a->corpus);
+    if (!a->eraser.empty()) {
+      for (const auto& ex : ot::read_eraser_esnli(a->eraser, a->split, a->limit)) {
+        if (!a->json) std::cout << "# " << ex.id << " (" << ex.label << ")\n";
+        auto out = explain_sentences(vectors, ex.premise, ex.hypothesis, a->options, !a->json);
+        out["id"] = ex.id;
+        out["label"] = ex.label;
+        out["premise_rationale"] = ex.premise_rationale;
+        out["hypothesis_rationale"] = ex.hypothesis_rationale;
+        if (a->json) std::cout << out.dump() << "\n";
+      }
+      return;
+    }
+    if (a->premise.empty() || a->hypothesis.empty())
+      throw Error("ot explain: give --input FILE, --premise and --hypothesis, or --eraser DIR");
+    auto out = explain_sentences(vectors, ot::split_words(a->premise), ot::split_words(a->hypothesis), a->options,
+                                 !a->json);
     std::cout << out.dump() << "\n";
   });
 }

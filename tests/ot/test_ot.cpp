@@ -1,12 +1,17 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <cmath>
 #include <random>
 
 #include "loom/core/error.h"
 #include "loom/ot/explain.h"
 #include "loom/ot/order_projection.h"
+#include "loom/ot/word_vectors.h"
 #include "loom/ot/ot.h"
 
 using namespace loom;
@@ -236,4 +241,51 @@ TEST(Explain, ReturnsTheCheapestForcedMatchesInOrder) {
     EXPECT_LE(alternatives[k].lower_bound, alternatives[k].result.cost + 1e-9);
     expect_order_holds(alternatives[k].result.plan, alternatives[k].order, 1e-9);
   }
+}
+
+TEST(WordVectors, SharedContextsMakeWordsClose) {
+  std::vector<std::string> texts;
+  const char* animals[] = {"cat", "dog"};
+  const char* tools[] = {"hammer", "wrench"};
+  for (int i = 0; i < 300; ++i) {
+    texts.push_back(std::string("the ") + animals[i % 2] + " eats food and sleeps on the warm bed");
+    texts.push_back(std::string("the ") + tools[i % 2] + " hits metal and turns the rusty bolt");
+    texts.push_back("word" + std::to_string(i % 40) + " filler" + std::to_string(i % 37) + " noise" + std::to_string(i % 29));
+  }
+  WordVectorOptions opts;
+  opts.dimensions = 8;
+  WordVectors v = train_word_vectors(texts, opts);
+  auto cost = word_distance_cost(v, {"cat"}, {"dog", "hammer"});
+  EXPECT_LT(cost(0, 0), cost(0, 1));
+  std::string path = "/tmp/loom_vectors_" + std::to_string(::getpid()) + ".txt";
+  v.save(path);
+  WordVectors back = WordVectors::load(path);
+  EXPECT_EQ(back.size(), v.size());
+  EXPECT_NEAR(word_distance_cost(back, {"cat"}, {"dog"})(0, 0), cost(0, 0), 1e-4);
+  std::ofstream(path) << "the 0.1 0.2\nbad 0.3\n";
+  try {
+    WordVectors::load(path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(":2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(WordVectors, ReadsEraserEsnli) {
+  std::string dir = "/tmp/loom_eraser_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir + "/docs");
+  std::ofstream(dir + "/docs/x1_premise") << "A man plays guitar .\n";
+  std::ofstream(dir + "/docs/x1_hypothesis") << "A person makes music .\n";
+  std::ofstream(dir + "/val.jsonl")
+      << R"({"annotation_id": "x1", "classification": "entailment", "query": "?", "evidences": [[{"docid": "x1_premise", "start_token": 2, "end_token": 4, "text": "plays guitar"}, {"docid": "x1_hypothesis", "start_token": 3, "end_token": 4, "text": "music"}]]})"
+      << "\n";
+  auto examples = read_eraser_esnli(dir, "val", 0);
+  ASSERT_EQ(examples.size(), 1u);
+  EXPECT_EQ(examples[0].label, "entailment");
+  EXPECT_EQ(examples[0].premise.size(), 5u);
+  EXPECT_EQ(examples[0].premise_rationale, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(examples[0].hypothesis_rationale, (std::vector<int64_t>{3}));
+  std::ofstream(dir + "/val.jsonl") << R"({"annotation_id": "x1", "evidences": [[{"docid": "x1_premise", "start_token": 2, "end_token": 9}]]})"
+                                    << "\n";
+  EXPECT_THROW(read_eraser_esnli(dir, "val", 0), Error);
 }
