@@ -1,5 +1,6 @@
 // The exact flow-based solver for one designated cell, and the dispatch over
 // order-constrained methods.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -10,38 +11,6 @@
 
 namespace loom::ot {
 
-namespace {
-
-// Golden-section search for the minimum of a convex f on [lo, hi].
-template <typename F>
-double golden_minimum(F f, double lo, double hi, int iterations, double* best_x) {
-  const double phi = (std::sqrt(5.0) - 1.0) / 2.0;
-  double x1 = hi - phi * (hi - lo), x2 = lo + phi * (hi - lo);
-  double f1 = f(x1), f2 = f(x2);
-  double best = std::min({f(lo), f(hi), f1, f2});
-  *best_x = best == f1 ? x1 : best == f2 ? x2 : best == f(lo) ? lo : hi;
-  for (int it = 0; it < iterations; ++it) {
-    if (f1 <= f2) {
-      hi = x2;
-      x2 = x1;
-      f2 = f1;
-      x1 = hi - phi * (hi - lo);
-      f1 = f(x1);
-    } else {
-      lo = x1;
-      x1 = x2;
-      f1 = f2;
-      x2 = lo + phi * (hi - lo);
-      f2 = f(x2);
-    }
-    if (f1 < best) best = f1, *best_x = x1;
-    if (f2 < best) best = f2, *best_x = x2;
-  }
-  return best;
-}
-
-}  // namespace
-
 Result order_constrained_flow(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
                               const Cell& cell) {
   validate(a, b, cost, {cell});
@@ -51,26 +20,59 @@ Result order_constrained_flow(const std::vector<double>& a, const std::vector<do
   for (double x : a) lo = std::max(lo, x / static_cast<double>(n));
   for (double x : b) lo = std::max(lo, x / static_cast<double>(m));
   if (lo > hi * (1 + 1e-12)) throw Error("ot: no plan can make the order cell the largest entry (infeasible)");
+  lo = std::min(lo, hi);
+
+  // f(u) = C_d u + (min-cost flow with the order cell fixed at u and every
+  // other cell capped at u). The flow duals give a subgradient:
+  //   f'(u) = C_d - u_i1 - v_j1 + sum over capped arcs of min(0, reduced cost).
+  struct Point {
+    double u, f = std::numeric_limits<double>::infinity(), g = 0;
+    detail::FlowResult flow;
+  };
   int64_t solves = 0;
-  auto solve_at = [&](double u) {
+  auto evaluate = [&](double u) {
+    Point p{u};
     auto a2 = a, b2 = b;
     a2[static_cast<size_t>(i1)] -= u;
     b2[static_cast<size_t>(j1)] -= u;
     ++solves;
-    auto flow = detail::transport_flow(a2, b2, cost, u, cell);
-    if (flow.feasible) flow.plan(i1, j1) = u;
-    return flow;
+    p.flow = detail::transport_flow(a2, b2, cost, u, cell);
+    if (!p.flow.feasible) return p;
+    p.flow.plan(i1, j1) = u;
+    p.f = transport_cost(cost, p.flow.plan);
+    p.g = cost(i1, j1) - p.flow.u[static_cast<size_t>(i1)] - p.flow.v[static_cast<size_t>(j1)];
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        if (i == i1 && j == j1) continue;
+        if (p.flow.plan(i, j) >= u * (1 - 1e-9))
+          p.g += std::min(0.0, cost(i, j) - p.flow.u[static_cast<size_t>(i)] - p.flow.v[static_cast<size_t>(j)]);
+      }
+    return p;
   };
-  auto objective = [&](double u) {
-    auto flow = solve_at(u);
-    return flow.feasible ? flow.cost + cost(i1, j1) * u : std::numeric_limits<double>::infinity();
-  };
-  double best_u = hi;
-  golden_minimum(objective, lo, hi, 60, &best_u);
-  auto flow = solve_at(best_u);
-  if (!flow.feasible) throw Error("ot: the capacitated transport problem is infeasible");
+  Point left = evaluate(lo);
+  // Rounding can make the smallest u just infeasible: step inside a little.
+  for (int tries = 0; !std::isfinite(left.f) && tries < 30 && lo < hi; ++tries) {
+    lo += std::max(1e-12, (hi - lo) * 1e-9 * std::pow(4.0, tries));
+    left = evaluate(std::min(lo, hi));
+  }
+  if (!std::isfinite(left.f)) throw Error("ot: the capacitated transport problem is infeasible");
+  Point right = evaluate(hi);
+  Point best = left.f <= right.f ? left : right;
+  // Kelley's cutting planes in one dimension: the next point is where the
+  // tangents at the bracket ends meet. f is convex and piecewise linear, so
+  // this ends after as many steps as f has pieces near the optimum.
+  for (int it = 0; it < 100 && std::isfinite(right.f) && left.g < 0 && right.g > 0; ++it) {
+    double u = (right.f - left.f + left.g * left.u - right.g * right.u) / (left.g - right.g);
+    if (!(u > left.u && u < right.u)) u = 0.5 * (left.u + right.u);
+    Point mid = evaluate(u);
+    if (!std::isfinite(mid.f)) break;
+    if (mid.f < best.f) best = mid;
+    double model = std::max(left.f + left.g * (u - left.u), right.f + right.g * (u - right.u));
+    if (mid.f - model <= 1e-12 * std::max(1.0, std::abs(mid.f)) || right.u - left.u <= 1e-13 * right.u) break;
+    (mid.g > 0 ? right : left) = std::move(mid);
+  }
   Result r;
-  r.plan = std::move(flow.plan);
+  r.plan = std::move(best.flow.plan);
   r.cost = transport_cost(cost, r.plan);
   r.status = "optimal";
   r.iterations = solves;
