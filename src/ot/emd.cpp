@@ -1,5 +1,5 @@
 #include <lemon/network_simplex.h>
-#include <lemon/smart_graph.h>
+#include <lemon/static_graph.h>
 
 #include <algorithm>
 #include <cmath>
@@ -30,47 +30,45 @@ std::vector<int64_t> to_units(const std::vector<double>& mass, double total, int
 
 FlowResult transport_flow(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost, double cap,
                           std::optional<Cell> skip) {
-  using Graph = lemon::SmartDigraph;
+  // A static graph: built once from the sorted arc list, compact and fast.
+  using Graph = lemon::StaticDigraph;
   const int64_t m = cost.rows, n = cost.cols;
   double total = 0;
   for (double x : a) total += x;
   const int64_t units = int64_t{1} << 40;
   const double scale = static_cast<double>(units) / total;
   auto supply_a = to_units(a, total, units), supply_b = to_units(b, total, units);
+  std::vector<std::pair<int, int>> arc_list;
+  arc_list.reserve(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) arc_list.push_back({static_cast<int>(i), static_cast<int>(m + j)});
   Graph g;
-  g.reserveNode(static_cast<int>(m + n));
-  g.reserveArc(static_cast<int>(m * n));
-  std::vector<Graph::Node> rows, cols;
-  for (int64_t i = 0; i < m; ++i) rows.push_back(g.addNode());
-  for (int64_t j = 0; j < n; ++j) cols.push_back(g.addNode());
+  g.build(static_cast<int>(m + n), arc_list.begin(), arc_list.end());
   Graph::ArcMap<double> arc_cost(g);
   Graph::ArcMap<int64_t> upper(g);
   Graph::NodeMap<int64_t> supply(g);
   const int64_t cap_units = cap < 0 ? units : static_cast<int64_t>(std::floor(cap * scale + 0.5));
-  for (int64_t i = 0; i < m; ++i) supply[rows[i]] = supply_a[static_cast<size_t>(i)];
-  for (int64_t j = 0; j < n; ++j) supply[cols[j]] = -supply_b[static_cast<size_t>(j)];
-  std::vector<Graph::Arc> arcs;
-  arcs.reserve(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i) supply[g.node(static_cast<int>(i))] = supply_a[static_cast<size_t>(i)];
+  for (int64_t j = 0; j < n; ++j) supply[g.node(static_cast<int>(m + j))] = -supply_b[static_cast<size_t>(j)];
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
-      Graph::Arc arc = g.addArc(rows[i], cols[j]);
+      Graph::Arc arc = g.arc(static_cast<int>(i * n + j));
       arc_cost[arc] = cost(i, j);
       upper[arc] = (skip && skip->first == i && skip->second == j) ? 0 : cap_units;
-      arcs.push_back(arc);
     }
   lemon::NetworkSimplex<Graph, int64_t, double> simplex(g);
   simplex.costMap(arc_cost).upperMap(upper).supplyMap(supply);
   FlowResult out;
-  if (simplex.run() != lemon::NetworkSimplex<Graph, int64_t, double>::OPTIMAL) return out;
+  if (simplex.run(lemon::NetworkSimplex<Graph, int64_t, double>::BLOCK_SEARCH) != lemon::NetworkSimplex<Graph, int64_t, double>::OPTIMAL) return out;
   out.feasible = true;
   out.plan = Matrix(m, n);
   for (int64_t k = 0; k < m * n; ++k)
-    out.plan.data[static_cast<size_t>(k)] = static_cast<double>(simplex.flow(arcs[static_cast<size_t>(k)])) / scale;
+    out.plan.data[static_cast<size_t>(k)] = static_cast<double>(simplex.flow(g.arc(static_cast<int>(k)))) / scale;
   out.cost = transport_cost(cost, out.plan);
   // LEMON's reduced cost is c_ij + pi_i - pi_j >= 0 on usable arcs, so
   // u = -pi(row), v = pi(col) satisfy u_i + v_j <= c_ij.
-  for (int64_t i = 0; i < m; ++i) out.u.push_back(-simplex.potential(rows[i]));
-  for (int64_t j = 0; j < n; ++j) out.v.push_back(simplex.potential(cols[j]));
+  for (int64_t i = 0; i < m; ++i) out.u.push_back(-simplex.potential(g.node(static_cast<int>(i))));
+  for (int64_t j = 0; j < n; ++j) out.v.push_back(simplex.potential(g.node(static_cast<int>(m + j))));
   return out;
 }
 
