@@ -11,7 +11,7 @@ for d in flan orca corpus; do
   done
 done
 gnuplot <<GP
-set terminal pngcairo size 1400,450
+set terminal pngcairo size 1400,450 noenhanced
 set output 'docs/packing-val-loss.png'
 set multiplot layout 1,3
 set xlabel 'optimizer step'

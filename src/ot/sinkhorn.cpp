@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <omp.h>
+
 #include <cmath>
 
 #include "loom/core/error.h"
@@ -27,6 +29,7 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
   }
   Matrix K(m, n);
   auto rebuild = [&] {
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j)
         K(i, j) = std::exp((f[static_cast<size_t>(i)] + g[static_cast<size_t>(j)] - cost(i, j)) / reg);
@@ -43,18 +46,30 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
   r.status = "max_iterations";
   double err = 0;
   for (int64_t it = 1; it <= options.max_iterations; ++it) {
+    // Both products stream the whole kernel: split rows (K v) and column
+    // ranges (K^T u) over the cores, since one core cannot saturate memory.
+    const double* vp = v.data();
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < m; ++i) {
       const double* row = &K.data[static_cast<size_t>(i * n)];
       double s = 0;
-      for (int64_t j = 0; j < n; ++j) s += row[j] * v[static_cast<size_t>(j)];
+#pragma omp simd reduction(+ : s)
+      for (int64_t j = 0; j < n; ++j) s += row[j] * vp[j];
       kv[static_cast<size_t>(i)] = s;
       u[static_cast<size_t>(i)] = a[static_cast<size_t>(i)] / std::max(s, 1e-300);
     }
     std::fill(ktu.begin(), ktu.end(), 0.0);
-    for (int64_t i = 0; i < m; ++i) {
-      const double* row = &K.data[static_cast<size_t>(i * n)];
-      const double ui = u[static_cast<size_t>(i)];
-      for (int64_t j = 0; j < n; ++j) ktu[static_cast<size_t>(j)] += row[j] * ui;
+#pragma omp parallel
+    {
+      const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t begin = n * t / threads, end = n * (t + 1) / threads;
+      double* kp = ktu.data();
+      for (int64_t i = 0; i < m; ++i) {
+        const double* row = &K.data[static_cast<size_t>(i * n)];
+        const double ui = u[static_cast<size_t>(i)];
+#pragma omp simd
+        for (int64_t j = begin; j < end; ++j) kp[j] += row[j] * ui;
+      }
     }
     double big = 0;
     for (int64_t j = 0; j < n; ++j) {
@@ -69,8 +84,10 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
       err = 0;
       for (int64_t i = 0; i < m; ++i) {
         const double* row = &K.data[static_cast<size_t>(i * n)];
+        const double* vp = v.data();
         double s = 0;
-        for (int64_t j = 0; j < n; ++j) s += row[j] * v[static_cast<size_t>(j)];
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < n; ++j) s += row[j] * vp[j];
         err = std::max(err, std::abs(u[static_cast<size_t>(i)] * s - a[static_cast<size_t>(i)]));
       }
       if (!std::isfinite(err)) throw Error("ot: sinkhorn diverged (reg too small for double precision?)");
