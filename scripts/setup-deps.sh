@@ -14,6 +14,7 @@ packages=(
   zlib1g-dev gnuplot-nox clang
   fortunes dict-elements dict-freedict-eng-fra dict-jargon dict-foldoc
   dataset-fashion-mnist
+  python3-torch python3-pot python3-scipy
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -92,14 +92,29 @@ std::vector<Example> load_jsonl_examples(const std::string& path, const Tokenize
   std::vector<size_t> lines;
   for_each_jsonl(path, [&](const nlohmann::json& row, size_t line) {
     if (!row.is_object()) throw Error(path + ":" + std::to_string(line) + ": expected a JSON object");
-    if (row.contains("prompt") || row.contains("completion")) {
+    if (row.contains("input_ids")) {
+      // Pre-tokenised rows, as HF datasets store them: every token but the first is trained.
+      const auto& ids = row["input_ids"];
+      if (!ids.is_array() || ids.empty())
+        throw Error(path + ":" + std::to_string(line) + ": input_ids must be a non-empty array of token ids");
+      Example ex;
+      for (const auto& id : ids) {
+        if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= tok.vocab_size())
+          throw Error(path + ":" + std::to_string(line) + ": input_ids holds " + id.dump() +
+                      ", not a token id of this vocabulary");
+        ex.tokens.push_back(id.get<int32_t>());
+      }
+      ex.target.assign(ex.tokens.size(), 1);
+      ex.target[0] = 0;
+      examples.push_back(std::move(ex));
+    } else if (row.contains("prompt") || row.contains("completion")) {
       examples.push_back(make_prompt_example(tok, jsonl_string_field(row, "prompt", path, line),
                                              jsonl_string_field(row, "completion", path, line), opts));
     } else if (row.contains("text")) {
       examples.push_back(make_text_example(tok, jsonl_string_field(row, "text", path, line), opts));
     } else {
       throw Error(path + ":" + std::to_string(line) +
-                  ": expected a \"text\" field, or \"prompt\" and \"completion\" fields");
+                  ": expected a \"text\" field, \"prompt\" and \"completion\" fields, or \"input_ids\"");
     }
     lines.push_back(line);
   });

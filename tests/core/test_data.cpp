@@ -51,6 +51,22 @@ TEST(Jsonl, MalformedLineNamesFileAndLine) {
   }
 }
 
+TEST(Dataset, PreTokenisedRowsAreCheckedAgainstTheVocabulary) {
+  std::string dir = temp_dir("ids");
+  Tokenizer tok = byte_tokenizer();
+  write_file_atomic(dir + "/ids.jsonl", "{\"input_ids\": [1, 2, 3]}\n");
+  auto examples = load_jsonl_examples(dir + "/ids.jsonl", tok, {});
+  ASSERT_EQ(examples.size(), 1u);
+  EXPECT_EQ(examples[0].target, (std::vector<uint8_t>{0, 1, 1}));
+  write_file_atomic(dir + "/bad.jsonl", "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [1, 99999]}\n");
+  try {
+    load_jsonl_examples(dir + "/bad.jsonl", tok, {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Dataset, PromptTokensAreMaskedFromTheLoss) {
   Tokenizer tok = byte_tokenizer();
   Example ex = make_prompt_example(tok, "Q?", "A!", {});

@@ -1,6 +1,6 @@
 // Tokenised training examples from JSONL: {"text": ...} for language modelling,
 // {"prompt": ..., "completion": ...} for supervised tuning (prompt tokens are
-// not trained on). Deterministic shuffling and train/validation split.
+// not trained on), or pre-tokenised {"input_ids": [...]}. Deterministic shuffling and train/validation split.
 //
 //   loom::DatasetOptions opts{.max_seq_len = 256};
 //   auto examples = loom::load_jsonl_examples("train.jsonl", tokenizer, opts);
