@@ -2,8 +2,10 @@
 
 #include "loom/core/error.h"
 #include "loom/core/params.h"
+#include "error_message.h"
 
 using namespace loom;
+using loom::testing::error_of;
 
 namespace {
 
@@ -12,15 +14,6 @@ Params make() {
                  {"steps", ParamType::Int, "10", "steps"},
                  {"packing", ParamType::String, "none", "packing", {"none", "padding_free"}},
                  {"resume", ParamType::Bool, "false", "resume"}});
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

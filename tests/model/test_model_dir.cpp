@@ -8,6 +8,7 @@
 #include "loom/core/safetensors.h"
 #include "loom/model/model_dir.h"
 #include "test_util.h"
+#include "error_message.h"
 
 using namespace loom;
 using namespace loom::testing;
@@ -25,15 +26,6 @@ Tokenizer tiny_tokenizer() {
   TokenizerTrainOptions opts;
   opts.vocab_size = 280;
   return Tokenizer::train({"abc abc abd abd the the then"}, opts);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

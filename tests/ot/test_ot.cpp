@@ -3,12 +3,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <cmath>
 #include <random>
 
 #include "loom/core/error.h"
+#include "error_message.h"
 #include "loom/ot/explain.h"
 #include "loom/ot/order_projection.h"
 #include "loom/ot/word_vectors.h"
@@ -189,14 +191,7 @@ TEST(OrderProjection, IsTheClosestPointOfTheOrderSet) {
 }
 
 TEST(OrderConstrainedOT, BadInputIsAClearError) {
-  auto message = [](auto f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  auto message = [](const std::function<void()>& f) { return loom::testing::error_of(f); };
   EXPECT_NE(message([] { emd({0.5, 0.6}, kB, kCost); }).find("unequal total mass"), std::string::npos);
   Matrix nan_cost = kCost;
   nan_cost(1, 2) = std::nan("");
