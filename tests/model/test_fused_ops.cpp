@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "loom/model/fused_ops.h"
+#include "test_util.h"
 
 using namespace loom;
 
@@ -44,19 +45,5 @@ TEST(FusedOps, BackwardMatchesFiniteDifferences) {
   auto x = torch::randn({3, 4}, opts).requires_grad_(), w = torch::randn({4}, opts).requires_grad_(),
        g = torch::randn({3, 4}, opts).requires_grad_();
   auto f = [&] { return (rms_norm(x, w, 1e-5) * g).sum(); };
-  f().backward();
-  const double h = 1e-6;
-  for (auto* t : {&x, &w, &g}) {
-    auto analytic = t->grad().clone();
-    auto flat = t->detach().view({-1});
-    for (int64_t i = 0; i < flat.numel(); ++i) {
-      double old = flat[i].item<double>();
-      flat[i] = old + h;
-      double up = f().item<double>();
-      flat[i] = old - h;
-      double down = f().item<double>();
-      flat[i] = old;
-      EXPECT_NEAR((up - down) / (2 * h), analytic.view({-1})[i].item<double>(), 1e-6);
-    }
-  }
+  loom::testing::expect_gradients_match_finite_differences(f, {&x, &w, &g});
 }

@@ -1,6 +1,10 @@
 // Tiny synthetic models and batches shared by the model and train tests.
 #pragma once
+#include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <functional>
+#include <vector>
 
 #include "loom/core/collate.h"
 #include "loom/model/llama.h"
@@ -37,6 +41,29 @@ inline std::vector<torch::Tensor> grads_of(torch::nn::Module& m) {
   std::vector<torch::Tensor> out;
   for (auto& p : m.parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
   return out;
+}
+
+// Central finite differences of the scalar f() against the analytic gradient
+// of every input (double precision inputs; h = 1e-6).
+inline void expect_gradients_match_finite_differences(const std::function<torch::Tensor()>& f,
+                                                      const std::vector<torch::Tensor*>& inputs, double tol = 1e-6) {
+  for (auto* t : inputs)
+    if (t->grad().defined()) t->mutable_grad().zero_();
+  f().backward();
+  const double h = 1e-6;
+  for (auto* t : inputs) {
+    auto analytic = t->grad().clone();
+    auto flat = t->detach().view({-1});
+    for (int64_t i = 0; i < flat.numel(); ++i) {
+      double old = flat[i].item<double>();
+      flat[i] = old + h;
+      double up = f().item<double>();
+      flat[i] = old - h;
+      double down = f().item<double>();
+      flat[i] = old;
+      EXPECT_NEAR((up - down) / (2 * h), analytic.view({-1})[i].item<double>(), tol) << "element " << i;
+    }
+  }
 }
 
 }  // namespace loom::testing

@@ -2,6 +2,7 @@
 
 #include "loom/core/error.h"
 #include "loom/model/varlen_attention.h"
+#include "test_util.h"
 
 using namespace loom;
 
@@ -75,21 +76,7 @@ TEST(VarlenAttention, BackwardMatchesFiniteDifferences) {
        v = torch::randn({7, 1, 3}, opts).requires_grad_();
   auto weights = torch::randn({7, 2, 3}, opts);
   auto f = [&] { return (varlen_attention(q, k, v, cu, 4) * weights).sum(); };
-  f().backward();
-  const double h = 1e-6;
-  for (auto* t : {&q, &k, &v}) {
-    auto analytic = t->grad().clone();
-    auto flat = t->detach().view({-1});
-    for (int64_t i = 0; i < flat.numel(); ++i) {
-      double old = flat[i].item<double>();
-      flat[i] = old + h;
-      double up = f().item<double>();
-      flat[i] = old - h;
-      double down = f().item<double>();
-      flat[i] = old;
-      EXPECT_NEAR((up - down) / (2 * h), analytic.view({-1})[i].item<double>(), 1e-6);
-    }
-  }
+  loom::testing::expect_gradients_match_finite_differences(f, {&q, &k, &v});
 }
 
 TEST(VarlenAttention, RejectsBadBoundaries) {
