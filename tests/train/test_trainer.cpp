@@ -50,14 +50,17 @@ TEST(Trainer, GradientAccumulationEqualsTheLargeBatch) {
   auto big = train_params(8, 1, Packing::PaddingFree);
   auto accumulated = train_params(2, 4, Packing::PaddingFree);
   auto padded = train_params(4, 2, Packing::None);
+  // Adam divides by sqrt(v), so float-order noise in near-zero gradient
+  // components can move a weight by a visible fraction of one step (lr 1e-2):
+  // the tolerance is 0.5 % of a step; a real mismatch moves weights by steps.
   for (size_t i = 0; i < big.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(big[i], accumulated[i], 1e-4, 1e-5)) << "parameter " << i;
-    EXPECT_TRUE(torch::allclose(big[i], padded[i], 1e-4, 1e-5)) << "parameter " << i;
+    EXPECT_TRUE(torch::allclose(big[i], accumulated[i], 1e-4, 5e-5)) << "parameter " << i;
+    EXPECT_TRUE(torch::allclose(big[i], padded[i], 1e-4, 5e-5)) << "parameter " << i;
   }
   // The check can fail: a different batch order gives different weights.
   auto other = train_params(8, 1, Packing::Naive);
   bool any_differs = false;
-  for (size_t i = 0; i < big.size(); ++i) any_differs |= !torch::allclose(big[i], other[i], 1e-4, 1e-5);
+  for (size_t i = 0; i < big.size(); ++i) any_differs |= !torch::allclose(big[i], other[i], 1e-4, 5e-5);
   EXPECT_TRUE(any_differs);
 }
 
