@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "loom/core/atomic_file.h"
+#include "loom/core/dataset.h"
 #include "loom/core/dictd.h"
 #include "loom/core/error.h"
 #include "loom/core/jsonl.h"
@@ -101,13 +101,14 @@ CorpusStats build_default_corpus(const CorpusOptions& options, const std::string
     for (const auto& path : sorted_files(options.licenses_dir)) texts.push_back(read_file_text(path));
     add("common-licenses", std::move(texts));
   }
-  std::mt19937_64 rng(options.seed);
-  std::shuffle(docs.begin(), docs.end(), rng);
+  // The dataset's own shuffle, so the split is the same with any standard library.
+  const std::vector<size_t> order = shuffled_indices(docs.size(), options.seed, 0);
   size_t valid = static_cast<size_t>(static_cast<double>(docs.size()) * options.valid_fraction);
   std::vector<nlohmann::json> train_rows, valid_rows;
-  for (size_t i = 0; i < docs.size(); ++i) {
-    stats.bytes += docs[i].size();
-    (i < valid ? valid_rows : train_rows).push_back({{"text", docs[i]}});
+  for (size_t k = 0; k < order.size(); ++k) {
+    const std::string& doc = docs[order[k]];
+    stats.bytes += doc.size();
+    (k < valid ? valid_rows : train_rows).push_back({{"text", doc}});
   }
   stats.train_docs = train_rows.size();
   stats.valid_docs = valid_rows.size();
