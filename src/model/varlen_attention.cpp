@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <limits>
-#include <optional>
 
 #include "loom/core/cpu_setup.h"
 #include "loom/core/error.h"
