@@ -3,7 +3,6 @@
 // per run so that peak resident memory is each run's own. Reports real-token
 // throughput, peak RSS, padding fraction and validation-loss curves, and runs
 // the same padded baseline in plain PyTorch (bench/packing_baseline.py).
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,12 +85,6 @@ std::vector<Example> make_examples(const std::string& text, const std::vector<in
     out.push_back(std::move(e));
   }
   return out;
-}
-
-int64_t peak_rss_kb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
 }
 
 // One run in this process: train `steps` steps with one collator, log validation.

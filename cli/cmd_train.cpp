@@ -11,6 +11,7 @@
 #include "loom/core/error.h"
 #include "loom/core/jsonl.h"
 #include "loom/model/compute_threads.h"
+#include "loom/model/lora.h"
 #include "loom/model/model_dir.h"
 #include "loom/train/trainer.h"
 
@@ -93,6 +94,11 @@ void run_training(const ParamFlags& flags, const std::string& out, bool resume, 
     if (comm->rank() == 0) tokenizer.save(out + "/tokenizer.json");
     model = LlamaForCausalLM(new_model_config(p, tokenizer));
     model->reset_parameters(opts.seed);
+  }
+  if (opts.use_lora) {
+    LoraConfig lora = opts.lora;
+    lora.base_model_name_or_path = p.get_string("init_model");
+    attach_lora(model, lora, opts.seed);  // OUT/adapter is written in PEFT's format at the end
   }
   auto examples = load_jsonl_examples(opts.train_data, tokenizer, opts.dataset);
   std::vector<Example> train, valid;

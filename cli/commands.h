@@ -23,6 +23,8 @@ void setup_generate(CLI::App* sub);
 void setup_eval(CLI::App* sub);
 void setup_bench(CLI::App* sub);
 void setup_ot(CLI::App* sub);
+void setup_knowledge(CLI::App* sub);
+void setup_merge(CLI::App* sub);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -31,6 +33,8 @@ inline const std::vector<Command>& commands() {
       {"finetune", "full-parameter supervised tuning of a model directory", setup_finetune},
       {"generate", "continue a prompt with a model directory", setup_generate},
       {"eval", "loss and perplexity of a model on a JSONL file", setup_eval},
+      {"knowledge", "continual knowledge addition: strategies, LoRA/full tuning, retention matrix", setup_knowledge},
+      {"merge", "merge models or LoRA adapters (linear, TIES, DARE) or an adapter into its base", setup_merge},
       {"ot", "optimal transport with order constraints", setup_ot},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };

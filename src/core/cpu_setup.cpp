@@ -1,5 +1,7 @@
 #include "loom/core/cpu_setup.h"
 
+#include <sys/resource.h>
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -99,6 +101,12 @@ int set_blas_threads(int threads) {
 int get_blas_threads() {
   auto get = openblas_symbol<int (*)()>("openblas_get_num_threads");
   return get ? get() : 1;
+}
+
+int64_t peak_rss_kb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
 }
 
 }  // namespace loom

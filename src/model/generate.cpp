@@ -30,6 +30,7 @@ std::vector<int32_t> generate_tokens(LlamaForCausalLM& model, const std::vector<
   if (options.top_p <= 0 || options.top_p > 1) throw Error("generate: top_p must be in (0, 1]");
   const int64_t limit = model->config().max_position_embeddings;
   torch::NoGradGuard no_grad;
+  EvalModeScope eval_mode(*model);
   auto gen = at::detail::createCPUGenerator(options.seed);
   KVCache cache;
   std::vector<int32_t> out;

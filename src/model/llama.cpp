@@ -59,13 +59,25 @@ torch::Tensor RotaryEmbedding::apply(const torch::Tensor& x, const Tables& t) co
   return x * cos + rotated * sin;
 }
 
+ProjectionImpl::ProjectionImpl(int64_t in_features, int64_t out_features) {
+  weight = register_parameter("weight", torch::empty({out_features, in_features}));
+}
+
+torch::Tensor ProjectionImpl::forward(const torch::Tensor& x) {
+  auto y = torch::nn::functional::linear(x, weight);
+  if (!has_lora()) return y;
+  auto lora_in = lora_dropout > 0 && is_training()
+                     ? torch::nn::functional::dropout(x, torch::nn::functional::DropoutFuncOptions().p(lora_dropout).training(true))
+                     : x;
+  return y + lora_B(lora_A(lora_in)) * lora_scaling;
+}
+
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& cfg)
     : heads_(cfg.num_attention_heads), kv_heads_(cfg.num_key_value_heads), head_dim_(cfg.resolved_head_dim()) {
-  auto linear = [](int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); };
-  q_proj = register_module("q_proj", linear(cfg.hidden_size, heads_ * head_dim_));
-  k_proj = register_module("k_proj", linear(cfg.hidden_size, kv_heads_ * head_dim_));
-  v_proj = register_module("v_proj", linear(cfg.hidden_size, kv_heads_ * head_dim_));
-  o_proj = register_module("o_proj", linear(heads_ * head_dim_, cfg.hidden_size));
+  q_proj = register_module("q_proj", Projection(cfg.hidden_size, heads_ * head_dim_));
+  k_proj = register_module("k_proj", Projection(cfg.hidden_size, kv_heads_ * head_dim_));
+  v_proj = register_module("v_proj", Projection(cfg.hidden_size, kv_heads_ * head_dim_));
+  o_proj = register_module("o_proj", Projection(heads_ * head_dim_, cfg.hidden_size));
 }
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const RotaryEmbedding& rope,
@@ -93,10 +105,9 @@ torch::Tensor LlamaAttentionImpl::forward_cached(const torch::Tensor& x, const t
 }
 
 LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& cfg) {
-  auto linear = [](int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); };
-  gate_proj = register_module("gate_proj", linear(cfg.hidden_size, cfg.intermediate_size));
-  up_proj = register_module("up_proj", linear(cfg.hidden_size, cfg.intermediate_size));
-  down_proj = register_module("down_proj", linear(cfg.intermediate_size, cfg.hidden_size));
+  gate_proj = register_module("gate_proj", Projection(cfg.hidden_size, cfg.intermediate_size));
+  up_proj = register_module("up_proj", Projection(cfg.hidden_size, cfg.intermediate_size));
+  down_proj = register_module("down_proj", Projection(cfg.intermediate_size, cfg.hidden_size));
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {

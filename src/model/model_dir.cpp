@@ -74,9 +74,14 @@ std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
   return out;
 }
 
+bool is_lora_parameter(const std::string& name) {
+  return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+}
+
 NamedTensors model_state(LlamaForCausalLM& model) {
   NamedTensors out;
-  for (const auto& p : model->named_parameters()) out.push_back({p.key(), p.value()});
+  for (const auto& p : model->named_parameters())
+    if (!is_lora_parameter(p.key())) out.push_back({p.key(), p.value()});
   return out;
 }
 
@@ -85,6 +90,7 @@ void load_model_state(LlamaForCausalLM& model, const std::map<std::string, torch
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
   for (auto& p : model->named_parameters()) {
+    if (is_lora_parameter(p.key())) continue;
     auto it = tensors.find(p.key());
     if (it == tensors.end()) throw Error(origin + ": missing tensor '" + p.key() + "'");
     if (it->second.sizes() != p.value().sizes())

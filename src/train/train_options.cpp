@@ -26,6 +26,12 @@ std::vector<ParamSpec> training_param_specs() {
        "padding_free: concatenate with per-example attention; bin: offline best-fit packing",
        {"none", "naive", "padding_free", "bin"}},
       {"bin_tokens", T::Int, "0", "token budget of a bin (packing=bin); 0 = micro_batch_size * max_seq_len"},
+      {"tuning", T::String, "full", "full: every weight trains; lora: LoRA adapters on a frozen base", {"full", "lora"}},
+      {"lora_r", T::Int, "8", "LoRA rank"},
+      {"lora_alpha", T::Float, "16", "LoRA alpha (scaling alpha/r)"},
+      {"lora_dropout", T::Float, "0.05", "dropout on the LoRA path's input"},
+      {"lora_targets", T::String, "all",
+       "projections that get adapters, comma-separated (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj) or all"},
       {"max_steps", T::Int, "100", "optimizer steps"},
       {"micro_batch_size", T::Int, "8", "examples per forward/backward"},
       {"grad_accum", T::Int, "1", "micro-batches per optimizer step (per process)"},
@@ -67,6 +73,12 @@ TrainOptions TrainOptions::from_params(const Params& p) {
   o.dataset.empty = empty_policy_from_name(p.get_string("empty"));
   o.packing = packing_from_name(p.get_string("packing"));
   o.bin_tokens = p.get_int("bin_tokens");
+  o.use_lora = p.get_string("tuning") == "lora";
+  o.lora.r = p.get_int("lora_r");
+  o.lora.alpha = p.get_float("lora_alpha");
+  o.lora.dropout = p.get_float("lora_dropout");
+  o.lora.target_modules = parse_lora_targets(p.get_string("lora_targets"), "lora_targets");
+  o.lora.validate("LoRA settings");
   o.max_steps = p.get_int("max_steps");
   o.micro_batch_size = p.get_int("micro_batch_size");
   o.grad_accum = p.get_int("grad_accum");

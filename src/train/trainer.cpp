@@ -12,6 +12,7 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
 #include "loom/model/generate.h"
+#include "loom/model/lora.h"
 #include "loom/model/model_dir.h"
 #include "loom/train/checkpoint.h"
 #include "loom/train/schedule.h"
@@ -104,6 +105,22 @@ Trainer::Trainer(TrainOptions options, LlamaForCausalLM model, const Tokenizer& 
   comm_->broadcast_from_root(params_);
 }
 
+int64_t Trainer::trainable_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.numel();
+  return n;
+}
+
+int64_t Trainer::optimizer_state_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& [key, state] : optimizer_->state()) {
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*state);
+    for (const auto& t : {s.exp_avg(), s.exp_avg_sq(), s.max_exp_avg_sq()})
+      if (t.defined()) bytes += t.numel() * static_cast<int64_t>(t.element_size());
+  }
+  return bytes;
+}
+
 StepResult Trainer::train_step() {
   auto start = std::chrono::steady_clock::now();
   const int world = comm_->world_size(), rank = comm_->rank();
@@ -154,6 +171,7 @@ LossStats evaluate_loss(LlamaForCausalLM& model, const std::vector<Example>& exa
   LossStats stats;
   if (examples.empty()) return stats;
   torch::NoGradGuard no_grad;
+  EvalModeScope eval_mode(*model);
   const int world = comm ? comm->world_size() : 1, rank = comm ? comm->rank() : 0;
   std::vector<size_t> order(examples.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -187,7 +205,12 @@ void Trainer::save(bool final_model) {
   CheckpointState state{step_, cursor_.epoch(), cursor_.cursor(), {}};
   if (comm_->rank() == 0) {
     save_checkpoint(out_dir_, state, *model_, *optimizer_, options_.keep_checkpoints);
-    if (final_model) save_model_dir(out_dir_ + "/model", model_, tokenizer_);
+    if (final_model) {
+      // With LoRA the model directory holds the frozen base, and the adapter
+      // goes beside it in PEFT's format.
+      save_model_dir(out_dir_ + "/model", model_, tokenizer_);
+      if (has_lora(model_)) save_peft_adapter(out_dir_ + "/adapter", model_);
+    }
   }
   comm_->barrier();
 }

@@ -41,4 +41,7 @@ class ScopedSingleThreadedBlas {
   int previous_;
 };
 
+// Peak resident memory of this process so far, in KiB (getrusage).
+int64_t peak_rss_kb();
+
 }  // namespace loom

@@ -56,4 +56,8 @@ class Params {
 
 const char* param_type_name(ParamType type);
 
+// List-valued parameters are written as one comma-separated string:
+// "a, b,c" -> {"a", "b", "c"} (blank items dropped).
+std::vector<std::string> split_list(const std::string& text);
+
 }  // namespace loom

@@ -12,10 +12,12 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <optional>
 #include <vector>
 
 #include "loom/core/collate.h"
 #include "loom/model/llama_config.h"
+#include "loom/model/lora_config.h"
 
 namespace loom {
 
@@ -61,6 +63,23 @@ class RotaryEmbedding {
   torch::Tensor cos_, sin_;  // [max_positions, head_dim]
 };
 
+// A bias-free linear projection (y = x Wᵀ) that can carry a LoRA adapter:
+// y = x Wᵀ + scaling · dropout(x) Aᵀ Bᵀ, with A [r, in] and B [out, r]
+// registered as `lora_A.weight` / `lora_B.weight`, the names PEFT uses.
+// Attaching and merging adapters lives in model/lora.h.
+class ProjectionImpl : public torch::nn::Module {
+ public:
+  ProjectionImpl(int64_t in_features, int64_t out_features);
+  torch::Tensor forward(const torch::Tensor& x);
+  bool has_lora() const { return !lora_A.is_empty(); }
+
+  torch::Tensor weight;  // [out, in]
+  torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
+  double lora_scaling = 0.0;
+  double lora_dropout = 0.0;
+};
+TORCH_MODULE(Projection);
+
 class LlamaAttentionImpl : public torch::nn::Module {
  public:
   explicit LlamaAttentionImpl(const LlamaConfig& cfg);
@@ -70,7 +89,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
   // Incremental decoding: appends this call's keys/values to the cache.
   torch::Tensor forward_cached(const torch::Tensor& x, const torch::Tensor& positions, const RotaryEmbedding& rope,
                                torch::Tensor* k_cache, torch::Tensor* v_cache);
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Projection q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
   int64_t heads_, kv_heads_, head_dim_;
@@ -81,7 +100,7 @@ class LlamaMLPImpl : public torch::nn::Module {
  public:
   explicit LlamaMLPImpl(const LlamaConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(LlamaMLP);
 
@@ -125,11 +144,28 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
 
   LlamaModel model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
+  // Set while LoRA adapters are attached (see model/lora.h).
+  std::optional<LoraConfig> lora;
 
  private:
   LlamaConfig cfg_;
   RotaryEmbedding rope_;
 };
 TORCH_MODULE(LlamaForCausalLM);
+
+// Puts a module in evaluation mode (LoRA dropout off) for one scope.
+class EvalModeScope {
+ public:
+  explicit EvalModeScope(torch::nn::Module& module) : module_(module), was_training_(module.is_training()) {
+    module_.eval();
+  }
+  ~EvalModeScope() { module_.train(was_training_); }
+  EvalModeScope(const EvalModeScope&) = delete;
+  EvalModeScope& operator=(const EvalModeScope&) = delete;
+
+ private:
+  torch::nn::Module& module_;
+  bool was_training_;
+};
 
 }  // namespace loom

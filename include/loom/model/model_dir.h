@@ -24,8 +24,10 @@ void save_tensors(const std::string& path, const NamedTensors& tensors,
                   const std::map<std::string, std::string>& metadata = {});
 std::map<std::string, torch::Tensor> load_tensors(const std::string& path);
 
-// The weights under Hugging Face names (lm_head omitted when tied).
+// The base weights under Hugging Face names (lm_head omitted when tied).
+// Attached LoRA factors are not part of it: see model/lora.h.
 NamedTensors model_state(LlamaForCausalLM& model);
+bool is_lora_parameter(const std::string& name);
 // Copies weights in; every expected tensor must be present with the right
 // shape, and no unknown tensor may be left over. Errors name the tensor.
 void load_model_state(LlamaForCausalLM& model, const std::map<std::string, torch::Tensor>& tensors,

@@ -12,6 +12,7 @@
 #include "loom/core/collate.h"
 #include "loom/core/dataset.h"
 #include "loom/core/params.h"
+#include "loom/model/lora_config.h"
 
 namespace loom {
 
@@ -22,6 +23,9 @@ struct TrainOptions {
   DatasetOptions dataset;
   Packing packing = Packing::PaddingFree;
   int64_t bin_tokens = 0;  // 0 = micro_batch_size * max_seq_len
+  // tuning: all weights, or LoRA adapters on a frozen base
+  bool use_lora = false;
+  LoraConfig lora;
   // optimisation
   int64_t max_steps = 100;
   int64_t micro_batch_size = 8;

@@ -76,6 +76,10 @@ class Trainer {
   // O-LoRA orthogonality penalty); each is added once per optimizer step.
   void add_regularizer(std::function<torch::Tensor()> term) { regularizers_.push_back(std::move(term)); }
   int64_t step() const { return step_; }
+  // Parameters the optimizer updates, and the bytes of its state (AdamW's
+  // two moments): with LoRA both shrink to the adapter's size.
+  int64_t trainable_parameters() const;
+  int64_t optimizer_state_bytes() const;
   LlamaForCausalLM& model() { return model_; }
 
  private:

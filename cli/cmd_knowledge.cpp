@@ -1,0 +1,127 @@
+// loom knowledge run|compare|strategies|domains: continual knowledge addition
+// (see docs/knowledge.md). loom merge: merge models or adapters described in
+// YAML, or merge one adapter into its base (merge_and_unload).
+#include <iostream>
+
+#include "cli_params.h"
+#include "commands.h"
+#include "loom/core/atomic_file.h"
+#include "loom/core/cpu_setup.h"
+#include "loom/core/error.h"
+#include "loom/knowledge/harness.h"
+#include "loom/model/compute_threads.h"
+#include "loom/model/lora.h"
+#include "loom/model/model_dir.h"
+
+namespace loom::cli {
+namespace {
+
+struct KnowledgeArgs {
+  std::string out;
+};
+
+KnowledgeOptions resolve_options(const ParamFlags& flags, Params* params) {
+  *params = flags.resolve();
+  KnowledgeOptions o = knowledge_options_from_params(*params);
+  warn_if_reference_blas();
+  set_compute_threads(o.train.threads);
+  return o;
+}
+
+void setup_run(CLI::App* sub) {
+  auto a = std::make_shared<KnowledgeArgs>();
+  auto flags = std::make_shared<ParamFlags>(sub, knowledge_param_specs());
+  sub->add_option("--out", a->out, "run directory: results.json, matrix.csv, heatmap.png, curves.png, round-N/");
+  sub->callback([a, flags] {
+    if (flags->dump_requested()) {
+      std::cout << flags->resolve().dump_yaml();
+      return;
+    }
+    if (a->out.empty()) throw Error("--out is required");
+    Params p({});
+    KnowledgeOptions o = resolve_options(*flags, &p);
+    make_dirs(a->out);
+    write_file_atomic(a->out + "/config.yaml", p.dump_yaml());
+    nlohmann::json r = run_knowledge(o, a->out);
+    std::cout << nlohmann::json({{"summary", r["summary"]}, {"matrix", r["matrix"]}, {"domains", r["domains"]}}).dump()
+              << "\n";
+  });
+}
+
+void setup_compare(CLI::App* sub) {
+  auto a = std::make_shared<KnowledgeArgs>();
+  auto flags = std::make_shared<ParamFlags>(sub, knowledge_param_specs());
+  sub->add_option("--out", a->out, "directory: one sub-directory per run, compare.json, compare.md");
+  sub->callback([a, flags] {
+    if (flags->dump_requested()) {
+      std::cout << flags->resolve().dump_yaml();
+      return;
+    }
+    if (a->out.empty()) throw Error("--out is required");
+    Params p({});
+    KnowledgeOptions o = resolve_options(*flags, &p);
+    std::vector<Tuning> tunings;
+    for (const auto& t : split_list(p.get_string("tunings"))) tunings.push_back(tuning_from_name(t, "tunings"));
+    std::vector<uint64_t> seeds;
+    for (const auto& s : split_list(p.get_string("seeds"))) {
+      try {
+        seeds.push_back(std::stoull(s));
+      } catch (const std::exception&) {
+        throw Error("seeds: '" + s + "' is not a non-negative integer");
+      }
+    }
+    const auto strategies = split_list(p.get_string("strategies"));
+    if (strategies.empty() || tunings.empty() || seeds.empty())
+      throw Error("strategies, tunings and seeds must each list at least one value");
+    make_dirs(a->out);
+    write_file_atomic(a->out + "/config.yaml", p.dump_yaml());
+    std::cout << compare_knowledge(o, strategies, tunings, seeds, a->out);
+  });
+}
+
+}  // namespace
+
+void setup_knowledge(CLI::App* sub) {
+  sub->require_subcommand(1);
+  setup_run(sub->add_subcommand("run", "add a sequence of domains under one strategy and tuning mode"));
+  setup_compare(sub->add_subcommand("compare", "run several strategies x tunings x seeds and print one table"));
+  sub->add_subcommand("strategies", "list the registered strategies")->callback([] {
+    for (const auto& [name, help] : strategy_names_and_help()) std::cout << name << "\t" << help << "\n";
+  });
+  sub->add_subcommand("domains", "list the built-in domains")->callback([] {
+    for (const auto& name : builtin_domain_names()) std::cout << name << "\n";
+  });
+}
+
+void setup_merge(CLI::App* sub) {
+  struct Args {
+    std::string config, base, adapter, out;
+  };
+  auto a = std::make_shared<Args>();
+  sub->add_option("--config", a->config, "YAML merge description (mergekit-style; see docs/knowledge.md)");
+  sub->add_option("--base", a->base, "with --adapter: the base model directory");
+  sub->add_option("--adapter", a->adapter, "merge this PEFT adapter into --base (merge_and_unload)");
+  sub->add_option("--out", a->out, "output model directory")->required();
+  sub->callback([a] {
+    set_compute_threads(0);
+    if (!a->config.empty() == !a->adapter.empty()) throw Error("give either --config FILE or --base DIR --adapter DIR");
+    if (!a->adapter.empty()) {
+      if (a->base.empty()) throw Error("--adapter needs --base");
+      LoadedModel m = load_model_dir(a->base);
+      apply_peft_adapter(m.model, load_peft_adapter(a->adapter));
+      merge_lora(m.model);
+      save_model_dir(a->out, m.model, m.tokenizer, m.generation);
+      return;
+    }
+    MergeSpec spec = MergeSpec::load(a->config);
+    PeftAdapter merged_adapter;
+    LlamaForCausalLM model = run_merge(spec, &merged_adapter);
+    LoadedModel base = load_model_dir(spec.base_model);
+    save_model_dir(a->out, model, base.tokenizer, base.generation);
+    if (!merged_adapter.tensors.empty()) save_peft_adapter(a->out + "/adapter", merged_adapter);
+    std::cerr << "loom: merged " << spec.sources.size() << " source(s) with " << merge_method_name(spec.options.method)
+              << " into " << a->out << "\n";
+  });
+}
+
+}  // namespace loom::cli

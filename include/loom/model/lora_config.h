@@ -1,0 +1,40 @@
+// A LoRA adapter's settings, with the field names of PEFT's LoraConfig
+// (`adapter_config.json`): r, lora_alpha, lora_dropout, target_modules,
+// use_rslora.
+//
+//   loom::LoraConfig cfg;
+//   cfg.r = 8; cfg.alpha = 16; cfg.target_modules = {"q_proj", "v_proj"};
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace loom {
+
+struct LoraConfig {
+  int64_t r = 8;
+  double alpha = 16.0;
+  double dropout = 0.0;
+  std::vector<std::string> target_modules = {"q_proj", "k_proj", "v_proj", "o_proj"};
+  bool use_rslora = false;  // scaling alpha/sqrt(r) instead of alpha/r
+  std::string base_model_name_or_path;
+
+  double scaling() const;
+  // Throws loom::Error naming the bad field; `origin` prefixes the message.
+  void validate(const std::string& origin) const;
+
+  // PEFT's adapter_config.json. Fields loom cannot honour (DoRA, biases,
+  // modules_to_save, per-layer rank patterns) are refused, not ignored.
+  nlohmann::json to_peft_json() const;
+  static LoraConfig from_peft_json(const nlohmann::json& json, const std::string& origin);
+};
+
+// The projections an adapter may target, in the order of a decoder layer.
+const std::vector<std::string>& lora_target_names();
+
+// Parses "q_proj,v_proj" (or "all") into a target list; errors list the valid names.
+std::vector<std::string> parse_lora_targets(const std::string& text, const std::string& origin);
+
+}  // namespace loom

@@ -1,0 +1,466 @@
+#include "loom/knowledge/harness.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "loom/core/atomic_file.h"
+#include "loom/core/cpu_setup.h"
+#include "loom/core/error.h"
+#include "loom/core/jsonl.h"
+#include "loom/core/plot.h"
+#include "loom/core/utf8.h"
+#include "loom/model/generate.h"
+#include "loom/model/lora.h"
+#include "loom/model/model_dir.h"
+#include "loom/train/trainer.h"
+
+namespace loom {
+namespace fs = std::filesystem;
+
+// ---------- parameters ----------
+
+namespace {
+
+// The per-round training loop reuses the core's declarations, with defaults
+// that follow the paper: constant learning rate, no warmup, no weight decay.
+const std::map<std::string, std::string>& inherited_training_defaults() {
+  static const std::map<std::string, std::string> keys = {
+      {"max_seq_len", "128"},  {"packing", ""},        {"micro_batch_size", "16"}, {"grad_accum", ""},
+      {"min_lr_ratio", "1.0"}, {"warmup_steps", "0"},  {"weight_decay", "0"},      {"beta1", ""},
+      {"beta2", "0.999"},      {"grad_clip", ""},      {"threads", ""},            {"log_every", "50"},
+      {"eval_every", "0"},     {"eval_max_batches", "4"}, {"checkpoint_every", "100"}, {"keep_checkpoints", "1"},
+      {"progress", ""},          {"tuning", "lora"},    {"lora_r", ""},             {"lora_alpha", ""},
+      {"lora_dropout", ""},      {"lora_targets", ""}};
+  return keys;
+}
+
+}  // namespace
+
+std::vector<ParamSpec> knowledge_param_specs() {
+  using T = ParamType;
+  std::vector<ParamSpec> specs = {
+      {"base_model", T::String, "", "model directory pretrained with the core (loom pretrain)"},
+      {"base_eval_data", T::String, "", "held-out base-corpus JSONL for perplexity (e.g. data/corpus/valid.jsonl)"},
+      {"base_eval_max_batches", T::Int, "20", "micro-batches of base_eval_data scored per round; 0 = all"},
+      {"domains", T::String, "elements,eng_fra,foldoc,fortunes",
+       "domains in order, comma-separated: elements, eng_fra, foldoc, fortunes, or NAME=DIR[@METRIC]"},
+      {"strategy", T::String, "sequential", "knowledge run: the strategy (see `loom knowledge strategies`)"},
+      {"strategies", T::String, "sequential,replay", "knowledge compare: strategies, comma-separated"},
+      {"setting", T::String, "semi_cooperative",
+       "semi_cooperative: a round cannot read earlier rounds' data; fully_cooperative: it can",
+       {"semi_cooperative", "fully_cooperative"}},
+      {"tunings", T::String, "lora,full", "knowledge compare: tuning modes, comma-separated"},
+      {"seed", T::Int, "0", "knowledge run: seed of adapter initialisation and data order"},
+      {"seeds", T::String, "0", "knowledge compare: seeds, comma-separated"},
+      {"steps_per_round", T::Int, "200", "optimizer steps per round (replay/joint scale it with their data)"},
+      {"lora_lr", T::Float, "1e-3", "learning rate with tuning: lora"},
+      {"full_lr", T::Float, "1e-4", "learning rate with tuning: full"},
+      {"replay_w_hist", T::Float, "0.5", "replay: each earlier domain resampled to w_hist x the current size"},
+      {"joint_balanced", T::Bool, "false", "joint: upsample every domain to the largest (false = natural proportions)"},
+      {"olora_lambda", T::Float, "0.01", "O-LoRA: weight of sum |A_new A_prev^T|"},
+      {"lora_merge", T::String, "delta", "merging adapters: delta = exact B·A; peft = A and B separately (PEFT)",
+       {"delta", "peft"}},
+      {"merge_density", T::Float, "0.2", "TIES/DARE density (share of each task vector kept)"},
+      {"domain_max_train", T::Int, "1500", "training examples kept per domain; 0 = all"},
+      {"domain_max_test", T::Int, "100", "test examples kept per domain; 0 = all"},
+      {"domain_test_fraction", T::Float, "0.2", "share of each domain's items held out for testing"},
+      {"domain_seed", T::Int, "0", "seed of the train/test splits (shared by every run that is compared)"},
+      {"dictd_dir", T::String, "/usr/share/dictd", "where the dict-* packages put their dictionaries"},
+      {"fortunes_dir", T::String, "/usr/share/games/fortunes", "where the fortunes package puts its files"},
+  };
+  for (auto s : training_param_specs()) {
+    auto it = inherited_training_defaults().find(s.name);
+    if (it == inherited_training_defaults().end()) continue;
+    if (!it->second.empty()) s.default_value = it->second;
+    specs.push_back(s);
+  }
+  return specs;
+}
+
+KnowledgeOptions knowledge_options_from_params(const Params& p) {
+  KnowledgeOptions o;
+  o.base_model = p.get_string("base_model");
+  if (o.base_model.empty()) throw Error("base_model is required (a model directory from loom pretrain)");
+  o.base_eval_data = p.get_string("base_eval_data");
+  o.base_eval_max_batches = p.get_int("base_eval_max_batches");
+  o.domains = split_list(p.get_string("domains"));
+  if (o.domains.empty()) throw Error("domains is empty");
+  o.strategy = p.get_string("strategy");
+  o.setting = setting_from_name(p.get_string("setting"), "setting");
+  o.tuning = tuning_from_name(p.get_string("tuning"), "tuning");
+  o.seed = static_cast<uint64_t>(p.get_int("seed"));
+  o.steps_per_round = p.get_int("steps_per_round");
+  o.lora_lr = p.get_float("lora_lr");
+  o.full_lr = p.get_float("full_lr");
+  o.replay_w_hist = p.get_float("replay_w_hist");
+  o.joint_balanced = p.get_bool("joint_balanced");
+  o.olora_lambda = p.get_float("olora_lambda");
+  o.lora_merge = lora_merge_mode_from_name(p.get_string("lora_merge"), "lora_merge");
+  o.merge_density = p.get_float("merge_density");
+  if (!(o.merge_density > 0 && o.merge_density <= 1)) throw Error("merge_density must lie in (0, 1]");
+  o.domain_options.max_train = static_cast<size_t>(p.get_int("domain_max_train"));
+  o.domain_options.max_test = static_cast<size_t>(p.get_int("domain_max_test"));
+  o.domain_options.test_fraction = p.get_float("domain_test_fraction");
+  o.domain_options.seed = static_cast<uint64_t>(p.get_int("domain_seed"));
+  o.domain_options.dictd_dir = p.get_string("dictd_dir");
+  o.domain_options.fortunes_dir = p.get_string("fortunes_dir");
+  Params train(training_param_specs());
+  for (const auto& [key, unused] : inherited_training_defaults()) train.set(key, p.get_string(key), key);
+  o.train = TrainOptions::from_params(train);
+  o.lora = o.train.lora;
+  o.lora.base_model_name_or_path = o.base_model;
+  return o;
+}
+
+// ---------- summary ----------
+
+nlohmann::json summarize_matrix(const std::vector<std::vector<double>>& R) {
+  nlohmann::json s;
+  if (R.empty()) return s;
+  const size_t T = R.size() - 1;
+  double avg = 0, bwt = 0, acq = 0;
+  for (double x : R[T]) avg += x;
+  avg /= static_cast<double>(R[T].size());
+  for (size_t j = 0; j < T; ++j) bwt += R[T][j] - R[j][j];
+  for (size_t t = 0; t <= T; ++t) acq += R[t][t];
+  s["average_accuracy"] = avg;
+  s["backward_transfer"] = T > 0 ? nlohmann::json(bwt / static_cast<double>(T)) : nlohmann::json(nullptr);
+  s["newest_acquisition"] = R[T][T];
+  s["mean_acquisition"] = acq / static_cast<double>(T + 1);
+  return s;
+}
+
+// ---------- one run ----------
+
+namespace {
+
+struct DomainData {
+  Domain domain;
+  std::vector<Example> train;
+  int64_t max_new_tokens = 16;
+};
+
+class KnowledgeRun : public RoundContext {
+ public:
+  KnowledgeRun(const KnowledgeOptions& options, std::string out_dir) : options_(options), out_(std::move(out_dir)) {
+    strategy_ = make_strategy(options_.strategy, options_);  // refuses bad combinations before any work
+    tokenizer_ = load_model_dir(options_.base_model).tokenizer;
+    DatasetOptions dopts = options_.train.dataset;
+    dopts.overlong = OverlongPolicy::Truncate;
+    dopts.empty = EmptyPolicy::Skip;
+    for (const auto& spec : options_.domains) {
+      DomainData d;
+      d.domain = build_domain(spec, options_.domain_options);
+      for (const auto& pc : d.domain.train) d.train.push_back(make_prompt_example(tokenizer_, pc.prompt, pc.completion, dopts));
+      d.train = fit_examples(std::move(d.train), dopts);
+      size_t longest = 0;
+      for (const auto& pc : d.domain.test) longest = std::max(longest, tokenizer_.encode(pc.completion).size());
+      d.max_new_tokens = static_cast<int64_t>(longest) + 4;
+      domains_.push_back(std::move(d));
+    }
+    if (!options_.base_eval_data.empty()) {
+      DatasetOptions eopts = options_.train.dataset;
+      eopts.empty = EmptyPolicy::Skip;
+      base_eval_ = load_jsonl_examples(options_.base_eval_data, tokenizer_, eopts);
+    }
+  }
+
+  int round() const override { return round_; }
+  const KnowledgeOptions& options() const override { return options_; }
+  const Tokenizer& tokenizer() const override { return tokenizer_; }
+
+  const std::vector<Example>& training_data(int j) const override {
+    if (j < 0 || j > round_)
+      throw Error("round " + std::to_string(round_ + 1) + " cannot read domain " + std::to_string(j + 1) +
+                  ": it has not arrived yet");
+    if (j < round_ && options_.setting == Setting::SemiCooperative)
+      throw Error("round " + std::to_string(round_ + 1) + " asked for the data of earlier domain '" +
+                  domains_[static_cast<size_t>(j)].domain.name + "', which a semi_cooperative run does not keep");
+    return domains_[static_cast<size_t>(j)].train;
+  }
+
+  LlamaForCausalLM base_model() const override { return load_model_dir(options_.base_model).model; }
+  LlamaForCausalLM previous_model() const override {
+    return round_ == 0 ? base_model() : load_model_dir(round_dir(round_ - 1) + "/model").model;
+  }
+  std::string round_dir(int t) const override { return out_ + "/round-" + std::to_string(t + 1); }
+
+  LlamaForCausalLM train(LlamaForCausalLM start, std::vector<Example> data, int64_t steps,
+                         const std::function<void(Trainer&)>& configure) override {
+    TrainOptions opts = options_.train;
+    opts.lr = options_.tuning == Tuning::Lora ? options_.lora_lr : options_.full_lr;
+    opts.max_steps = steps;
+    opts.seed = options_.seed * 1000 + static_cast<uint64_t>(round_);
+    if (options_.tuning == Tuning::Lora) attach_lora(start, options_.lora, opts.seed);
+    // Validation = held-out base text: the trainer's val_loss then tracks forgetting.
+    std::vector<Example> valid(base_eval_.begin(), base_eval_.begin() + std::min<size_t>(base_eval_.size(), 64));
+    auto comm = Communicator::create(DistOptions{});
+    Trainer trainer(opts, start, tokenizer_, std::move(data), std::move(valid), comm.get(), round_dir(round_) + "/train");
+    if (configure) configure(trainer);
+    auto t0 = std::chrono::steady_clock::now();
+    trainer.run(/*resume=*/true);
+    stats_["train_seconds"] = stats_.value("train_seconds", 0.0) +
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats_["train_steps"] = stats_.value("train_steps", int64_t{0}) + steps;
+    stats_["trainable_parameters"] = trainer.trainable_parameters();
+    stats_["optimizer_state_bytes"] = trainer.optimizer_state_bytes();
+    return trainer.model();
+  }
+
+  // Scores on every domain's test split, plus base perplexity.
+  nlohmann::json evaluate(LlamaForCausalLM& model) const {
+    nlohmann::json scores = nlohmann::json::object(), samples = nlohmann::json::object();
+    for (const auto& d : domains_) {
+      GenerateOptions g;
+      g.max_new_tokens = d.max_new_tokens;
+      double total = 0;
+      for (size_t i = 0; i < d.domain.test.size(); ++i) {
+        const auto& pc = d.domain.test[i];
+        std::string answer = generate_text(model, tokenizer_, pc.prompt, g);
+        // Answers are one line; anything after a newline is the model rambling on.
+        // Byte-level tokens may stop inside a character: keep the text valid UTF-8.
+        answer = sanitize_utf8(answer.substr(0, answer.find('\n')));
+        total += score_answer(d.domain.metric, answer, pc.completion);
+        if (i < 3) samples[d.domain.name].push_back({{"prompt", pc.prompt}, {"reference", pc.completion}, {"answer", answer}});
+      }
+      scores[d.domain.name] = total / static_cast<double>(d.domain.test.size());
+    }
+    nlohmann::json out = {{"scores", scores}, {"samples", samples}};
+    if (!base_eval_.empty()) {
+      auto loss = evaluate_loss(model, base_eval_, tokenizer_.pad_id(), options_.train.micro_batch_size,
+                                options_.base_eval_max_batches);
+      out["base_perplexity"] = loss.perplexity;
+    }
+    return out;
+  }
+
+  nlohmann::json run() {
+    make_dirs(out_);
+    nlohmann::json base_scores = cached(out_ + "/base_scores.json", [&] {
+      LlamaForCausalLM base = base_model();
+      return evaluate(base);
+    });
+    nlohmann::json rounds = nlohmann::json::array();
+    for (round_ = 0; round_ < static_cast<int>(domains_.size()); ++round_) {
+      const std::string dir = round_dir(round_);
+      rounds.push_back(cached(dir + "/scores.json", [&] {
+        std::cerr << "loom: round " << round_ + 1 << "/" << domains_.size() << ": " << options_.strategy << " ("
+                  << tuning_name(options_.tuning) << ") adds '" << domains_[static_cast<size_t>(round_)].domain.name
+                  << "'\n";
+        stats_ = nlohmann::json::object();
+        auto t0 = std::chrono::steady_clock::now();
+        LlamaForCausalLM model = strategy_->run_round(*this);
+        const double round_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        save_model_dir(dir + "/model", model, tokenizer_);
+        nlohmann::json r = evaluate(model);
+        r["round"] = round_ + 1;
+        r["domain"] = domains_[static_cast<size_t>(round_)].domain.name;
+        r["round_seconds"] = round_seconds;
+        r["peak_rss_mb"] = static_cast<double>(peak_rss_kb()) / 1024.0;
+        r.update(stats_);
+        fs::remove_all(dir + "/train/checkpoints");  // the round is final; its checkpoints only cost disk
+        return r;
+      }));
+    }
+    return write_results(base_scores, rounds);
+  }
+
+ private:
+  // Returns the JSON stored at `path`, or computes it and stores it atomically.
+  template <typename F>
+  nlohmann::json cached(const std::string& path, F compute) {
+    if (fs::exists(path)) {
+      try {
+        return nlohmann::json::parse(read_file_text(path));
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(path + ": " + e.what() + " (delete it to recompute that round)");
+      }
+    }
+    nlohmann::json j = compute();
+    make_dirs(fs::path(path).parent_path().string());
+    write_file_atomic(path, j.dump(2));
+    return j;
+  }
+
+  nlohmann::json write_results(const nlohmann::json& base_scores, const nlohmann::json& rounds) {
+    std::vector<std::string> names;
+    for (const auto& d : domains_) names.push_back(d.domain.name);
+    std::vector<std::vector<double>> R;
+    for (const auto& r : rounds) {
+      std::vector<double> row;
+      for (const auto& n : names) row.push_back(r["scores"][n].get<double>());
+      R.push_back(row);
+    }
+    nlohmann::json metrics = nlohmann::json::object();
+    for (const auto& d : domains_) metrics[d.domain.name] = metric_name(d.domain.metric);
+    nlohmann::json base_row = nlohmann::json::array();
+    for (const auto& n : names) base_row.push_back(base_scores["scores"][n]);
+    nlohmann::json ppl = nlohmann::json::array();
+    for (const auto& r : rounds) ppl.push_back(r.value("base_perplexity", std::nan("")));
+    nlohmann::json results = {{"strategy", options_.strategy},
+                              {"tuning", tuning_name(options_.tuning)},
+                              {"setting", setting_name(options_.setting)},
+                              {"seed", options_.seed},
+                              {"domains", names},
+                              {"metrics", metrics},
+                              {"base_scores", base_row},
+                              {"base_model_perplexity", base_scores.value("base_perplexity", std::nan(""))},
+                              {"matrix", R},
+                              {"base_perplexity", ppl},
+                              {"summary", summarize_matrix(R)},
+                              {"rounds", rounds}};
+    results["summary"]["final_base_perplexity"] = ppl.back();
+    write_file_atomic(out_ + "/results.json", results.dump(2));
+    std::ostringstream csv;
+    csv << "round";
+    for (const auto& n : names) csv << "," << n;
+    csv << ",base_perplexity\nbase";
+    for (const auto& v : base_row) csv << "," << v.get<double>();
+    csv << "," << results["base_model_perplexity"].get<double>() << "\n";
+    for (size_t t = 0; t < R.size(); ++t) {
+      csv << t + 1;
+      for (double v : R[t]) csv << "," << v;
+      csv << "," << ppl[t].get<double>() << "\n";
+    }
+    write_file_atomic(out_ + "/matrix.csv", csv.str());
+    plot(names, base_row, R);
+    return results;
+  }
+
+  void plot(const std::vector<std::string>& names, const nlohmann::json& base_row,
+            const std::vector<std::vector<double>>& R) const {
+    std::ostringstream data, labels;
+    for (size_t t = 0; t < R.size(); ++t) {
+      for (double v : R[t]) data << v << " ";
+      data << "\n";
+    }
+    write_file_atomic(out_ + "/matrix.dat", data.str());
+    for (size_t j = 0; j < names.size(); ++j) labels << (j ? ", " : "") << "\"" << names[j] << "\" " << j;
+    const std::string title = options_.strategy + std::string(" (") + tuning_name(options_.tuning) + ")";
+    std::ostringstream heat;
+    heat << "set terminal pngcairo size 640,480\nset output '" << out_ << "/heatmap.png'\n"
+         << "set title 'R[t][j]: " << title << "'\nset xlabel 'domain j'\nset ylabel 'after round t'\n"
+         << "set xtics (" << labels.str() << ")\nset ytics 1\nset yrange [-0.5:" << R.size() - 0.5 << "] reverse\n"
+         << "set cbrange [0:1]\nset palette rgbformulae 33,13,10\n"
+         << "plot '" << out_ << "/matrix.dat' matrix with image notitle, '' matrix using 1:2:(sprintf('%.2f',$3)) "
+         << "with labels notitle\n";
+    run_gnuplot(heat.str(), out_ + "/heatmap.png");
+    std::ostringstream curves;
+    curves << "set terminal pngcairo size 640,480\nset output '" << out_ << "/curves.png'\n"
+           << "set title 'score per domain: " << title << "'\nset xlabel 'round (0 = base)'\nset ylabel 'score'\n"
+           << "set key outside\nset xtics 1\nplot ";
+    for (size_t j = 0; j < names.size(); ++j) {
+      curves << (j ? ", " : "") << "'-' with linespoints title '" << names[j] << "'";
+    }
+    curves << "\n";
+    for (size_t j = 0; j < names.size(); ++j) {
+      curves << "0 " << base_row[j].get<double>() << "\n";
+      for (size_t t = 0; t < R.size(); ++t) curves << t + 1 << " " << R[t][j] << "\n";
+      curves << "e\n";
+    }
+    run_gnuplot(curves.str(), out_ + "/curves.png");
+  }
+
+  KnowledgeOptions options_;
+  std::string out_;
+  std::unique_ptr<Strategy> strategy_;
+  Tokenizer tokenizer_;
+  std::vector<DomainData> domains_;
+  std::vector<Example> base_eval_;
+  int round_ = 0;
+  nlohmann::json stats_ = nlohmann::json::object();
+};
+
+}  // namespace
+
+nlohmann::json run_knowledge(const KnowledgeOptions& options, const std::string& out_dir) {
+  KnowledgeRun run(options, out_dir);
+  return run.run();
+}
+
+// ---------- compare ----------
+
+std::string compare_knowledge(const KnowledgeOptions& options, const std::vector<std::string>& strategies,
+                              const std::vector<Tuning>& tunings, const std::vector<uint64_t>& seeds,
+                              const std::string& out_dir) {
+  // Refuse bad names and settings before hours of training.
+  for (const auto& s : strategies)
+    for (Tuning t : tunings) {
+      KnowledgeOptions o = options;
+      o.strategy = s;
+      o.tuning = t;
+      try {
+        make_strategy(s, o);
+      } catch (const Error& e) {
+        // O-LoRA has no full-tuning form: that cell of the grid is skipped, not an error.
+        if (s == "olora" && t == Tuning::Full) continue;
+        throw;
+      }
+    }
+  make_dirs(out_dir);
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& s : strategies)
+    for (Tuning t : tunings) {
+      if (s == "olora" && t == Tuning::Full) continue;
+      for (uint64_t seed : seeds) {
+        KnowledgeOptions o = options;
+        o.strategy = s;
+        o.tuning = t;
+        o.seed = seed;
+        const std::string dir = out_dir + "/" + s + "-" + tuning_name(t) + "-seed" + std::to_string(seed);
+        nlohmann::json r = run_knowledge(o, dir);
+        double seconds = 0;
+        for (const auto& round : r["rounds"]) seconds += round.value("round_seconds", 0.0);
+        runs.push_back({{"strategy", s}, {"tuning", tuning_name(t)}, {"seed", seed}, {"dir", dir},
+                        {"summary", r["summary"]}, {"matrix", r["matrix"]}, {"seconds", seconds}});
+      }
+    }
+  // Mean and half-range over seeds per (strategy, tuning).
+  auto stat = [](const std::vector<double>& v) {
+    double mean = 0, lo = v.front(), hi = v.front();
+    for (double x : v) mean += x, lo = std::min(lo, x), hi = std::max(hi, x);
+    mean /= static_cast<double>(v.size());
+    char buf[48];
+    if (v.size() > 1) std::snprintf(buf, sizeof(buf), "%.3f ± %.3f", mean, (hi - lo) / 2);
+    else std::snprintf(buf, sizeof(buf), "%.3f", mean);
+    return std::string(buf);
+  };
+  std::ostringstream md;
+  md << "| strategy | tuning | average score | backward transfer | newest acquisition | mean acquisition | base ppl | "
+        "time/run (s) |\n|---|---|---|---|---|---|---|---|\n";
+  std::map<std::pair<std::string, std::string>, std::vector<const nlohmann::json*>> groups;
+  std::vector<std::pair<std::string, std::string>> order;
+  for (const auto& r : runs) {
+    auto key = std::make_pair(r["strategy"].get<std::string>(), r["tuning"].get<std::string>());
+    if (!groups.count(key)) order.push_back(key);
+    groups[key].push_back(&r);
+  }
+  for (const auto& key : order) {
+    std::map<std::string, std::vector<double>> cols;
+    for (const auto* r : groups[key]) {
+      const auto& s = (*r)["summary"];
+      cols["avg"].push_back(s["average_accuracy"]);
+      cols["bwt"].push_back(s["backward_transfer"].is_null() ? 0.0 : s["backward_transfer"].get<double>());
+      cols["new"].push_back(s["newest_acquisition"]);
+      cols["acq"].push_back(s["mean_acquisition"]);
+      cols["ppl"].push_back(s.value("final_base_perplexity", std::nan("")));
+      cols["sec"].push_back((*r)["seconds"]);
+    }
+    md << "| " << key.first << " | " << key.second << " | " << stat(cols["avg"]) << " | " << stat(cols["bwt"]) << " | "
+       << stat(cols["new"]) << " | " << stat(cols["acq"]) << " | " << stat(cols["ppl"]) << " | " << stat(cols["sec"])
+       << " |\n";
+  }
+  nlohmann::json summary = {{"setting", setting_name(options.setting)}, {"domains", options.domains},
+                            {"seeds", seeds}, {"runs", runs}, {"table_markdown", md.str()}};
+  write_file_atomic(out_dir + "/compare.json", summary.dump(2));
+  write_file_atomic(out_dir + "/compare.md", md.str());
+  return md.str();
+}
+
+}  // namespace loom
