@@ -68,7 +68,11 @@ std::vector<ParamSpec> knowledge_param_specs() {
        {"delta", "peft"}},
       {"merge_density", T::Float, "0.2", "TIES/DARE density (share of each task vector kept)"},
       {"domain_max_train", T::Int, "1500", "training examples kept per domain; 0 = all"},
-      {"domain_max_test", T::Int, "100", "test examples kept per domain; 0 = all"},
+      {"domain_max_test", T::Int, "100", "examples scored per domain (of the eval_on split); 0 = all"},
+      {"eval_on", T::String, "train",
+       "what R[t][j] scores: train = recall of a fixed sample of domain j's trained items (was the knowledge "
+       "added, is it kept); test = held-out items (generalisation; near zero for facts a small model cannot infer)",
+       {"train", "test"}},
       {"domain_test_fraction", T::Float, "0.2", "share of each domain's items held out for testing"},
       {"domain_seed", T::Int, "0", "seed of the train/test splits (shared by every run that is compared)"},
       {"dictd_dir", T::String, "/usr/share/dictd", "where the dict-* packages put their dictionaries"},
@@ -106,6 +110,7 @@ KnowledgeOptions knowledge_options_from_params(const Params& p) {
   if (!(o.merge_density > 0 && o.merge_density <= 1)) throw Error("merge_density must lie in (0, 1]");
   o.domain_options.max_train = static_cast<size_t>(p.get_int("domain_max_train"));
   o.domain_options.max_test = static_cast<size_t>(p.get_int("domain_max_test"));
+  o.eval_on_train = p.get_string("eval_on") == "train";
   o.domain_options.test_fraction = p.get_float("domain_test_fraction");
   o.domain_options.seed = static_cast<uint64_t>(p.get_int("domain_seed"));
   o.domain_options.dictd_dir = p.get_string("dictd_dir");
@@ -143,6 +148,7 @@ namespace {
 struct DomainData {
   Domain domain;
   std::vector<Example> train;
+  std::vector<PromptCompletion> eval;  // what R[t][j] scores
   int64_t max_new_tokens = 16;
 };
 
@@ -159,8 +165,15 @@ class KnowledgeRun : public RoundContext {
       d.domain = build_domain(spec, options_.domain_options);
       for (const auto& pc : d.domain.train) d.train.push_back(make_prompt_example(tokenizer_, pc.prompt, pc.completion, dopts));
       d.train = fit_examples(std::move(d.train), dopts);
+      if (options_.eval_on_train) {
+        // The split is shuffled, so the first items are a seeded random sample.
+        const size_t n = options_.domain_options.max_test ? options_.domain_options.max_test : d.domain.train.size();
+        d.eval.assign(d.domain.train.begin(), d.domain.train.begin() + std::min(n, d.domain.train.size()));
+      } else {
+        d.eval = d.domain.test;
+      }
       size_t longest = 0;
-      for (const auto& pc : d.domain.test) longest = std::max(longest, tokenizer_.encode(pc.completion).size());
+      for (const auto& pc : d.eval) longest = std::max(longest, tokenizer_.encode(pc.completion).size());
       d.max_new_tokens = static_cast<int64_t>(longest) + 4;
       domains_.push_back(std::move(d));
     }
@@ -220,8 +233,8 @@ class KnowledgeRun : public RoundContext {
       GenerateOptions g;
       g.max_new_tokens = d.max_new_tokens;
       double total = 0;
-      for (size_t i = 0; i < d.domain.test.size(); ++i) {
-        const auto& pc = d.domain.test[i];
+      for (size_t i = 0; i < d.eval.size(); ++i) {
+        const auto& pc = d.eval[i];
         std::string answer = generate_text(model, tokenizer_, pc.prompt, g);
         // Answers are one line; anything after a newline is the model rambling on.
         // Byte-level tokens may stop inside a character: keep the text valid UTF-8.
@@ -229,7 +242,7 @@ class KnowledgeRun : public RoundContext {
         total += score_answer(d.domain.metric, answer, pc.completion);
         if (i < 3) samples[d.domain.name].push_back({{"prompt", pc.prompt}, {"reference", pc.completion}, {"answer", answer}});
       }
-      scores[d.domain.name] = total / static_cast<double>(d.domain.test.size());
+      scores[d.domain.name] = total / static_cast<double>(d.eval.size());
     }
     nlohmann::json out = {{"scores", scores}, {"samples", samples}};
     if (!base_eval_.empty()) {
@@ -307,6 +320,7 @@ class KnowledgeRun : public RoundContext {
                               {"tuning", tuning_name(options_.tuning)},
                               {"setting", setting_name(options_.setting)},
                               {"seed", options_.seed},
+                              {"eval_on", options_.eval_on_train ? "train" : "test"},
                               {"domains", names},
                               {"metrics", metrics},
                               {"base_scores", base_row},

@@ -12,6 +12,7 @@
 #include "loom/core/jsonl.h"
 #include "loom/core/tokenizer.h"
 #include "loom/core/utf8.h"
+#include "temp_dir.h"
 
 using namespace loom;
 namespace fs = std::filesystem;
@@ -19,8 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string temp_dir(const std::string& name) {
-  std::string dir = (fs::temp_directory_path() / ("loom_test_" + name + "_" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
+  std::string dir = loom::testing::fresh_temp_dir("test_" + name);
   fs::create_directories(dir);
   return dir;
 }

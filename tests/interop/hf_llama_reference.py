@@ -3,8 +3,11 @@ pass in plain PyTorch (Debian's python3-torch), reading a loom model directory
 exactly as transformers would: config.json field names, safetensors tensor
 names, rotate-half RoPE, repeat_kv for grouped-query attention, RMSNorm, tied
 embeddings. Prints the mean token loss over {"input_ids": [...]} rows.
+With ADAPTER_DIR, a PEFT LoRA adapter is applied as PEFT does:
+W += (lora_alpha / r) * B @ A for every "base_model.model.<module>.lora_A.weight"
+(alpha / sqrt(r) with use_rslora).
 
-    /usr/bin/python3 tests/interop/hf_llama_reference.py MODEL_DIR DATA.jsonl
+    /usr/bin/python3 tests/interop/hf_llama_reference.py MODEL_DIR DATA.jsonl [ADAPTER_DIR]
 """
 import json, math, struct, sys
 import torch
@@ -31,6 +34,17 @@ def load_safetensors(path):
 
 
 W = load_safetensors(f"{model_dir}/model.safetensors")
+if len(sys.argv) > 3:
+    acfg = json.load(open(f"{sys.argv[3]}/adapter_config.json"))
+    assert acfg["peft_type"] == "LORA" and not acfg.get("use_dora") and acfg.get("bias", "none") == "none"
+    scaling = acfg["lora_alpha"] / (math.sqrt(acfg["r"]) if acfg.get("use_rslora") else acfg["r"])
+    AW = load_safetensors(f"{sys.argv[3]}/adapter_model.safetensors")
+    prefix = "base_model.model."
+    for key in AW:
+        assert key.startswith(prefix) and (key.endswith(".lora_A.weight") or key.endswith(".lora_B.weight")), key
+        if key.endswith(".lora_A.weight"):
+            module = key[len(prefix):-len(".lora_A.weight")]
+            W[module + ".weight"] = W[module + ".weight"] + scaling * AW[prefix + module + ".lora_B.weight"] @ AW[key]
 H, KV = cfg["num_attention_heads"], cfg["num_key_value_heads"]
 D = cfg.get("head_dim") or cfg["hidden_size"] // H
 eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]

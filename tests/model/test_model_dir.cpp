@@ -9,6 +9,7 @@
 #include "loom/model/model_dir.h"
 #include "test_util.h"
 #include "error_message.h"
+#include "temp_dir.h"
 
 using namespace loom;
 using namespace loom::testing;
@@ -16,11 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  std::string dir = (fs::temp_directory_path() / ("loom_md_" + name + "_" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
-  return dir;
-}
+std::string fresh_dir(const std::string& name) { return fresh_temp_dir("md_" + name); }
 
 Tokenizer tiny_tokenizer() {
   TokenizerTrainOptions opts;

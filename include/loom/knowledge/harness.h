@@ -2,7 +2,9 @@
 // domains to a base model under one strategy and tuning mode and scores every
 // domain after every round:
 //
-//   R[t][j]  score on domain j's test split after round t (row "base" = before)
+//   R[t][j]  score on domain j after round t (row "base" = before): on a fixed
+//            sample of its trained items (eval_on: train, recall of the added
+//            knowledge) or on its held-out test split (eval_on: test)
 //   average_accuracy  mean_j R[T][j]
 //   backward_transfer mean_{j<T} (R[T][j] - R[j][j])     (negative = forgetting)
 //   newest_acquisition R[T][T]; mean_acquisition mean_t R[t][t]

@@ -44,6 +44,7 @@ struct KnowledgeOptions {
   int64_t base_eval_max_batches = 20;
   std::vector<std::string> domains;
   DomainOptions domain_options;
+  bool eval_on_train = true;   // score a sample of trained items (recall) rather than held-out ones
   std::string strategy = "sequential";
   Setting setting = Setting::SemiCooperative;
   Tuning tuning = Tuning::Lora;
