@@ -246,7 +246,13 @@ class Bayes : public Aggregator {
 
 // Low-rank-plus-noise: U ≈ L + E, rank(L) = r, E_k ~ N(0, τ_k⁻¹ I). Alternates a
 // precision-weighted rank-r fit of the parties' updates with the precisions'
-// Gamma posteriors; the aggregate is the precision-weighted mean of L's rows.
+// Gamma posteriors. A low-rank fit alone cannot tell a collinear attack
+// (sign flipping, scaling, free riding: exactly inside the fitted subspace,
+// so it looks noise-free) from honest work, so the denoised rows L_k are
+// then scored by their distance to the rows' coordinate median plus the
+// typical noise (precisions ρ_k).
+// Party weight ∝ ρ_k · min(τ_k, median τ): noise costs weight, and being
+// cleaner than typical buys none. These choices are loom's (docs/fl.md).
 class BayesCF : public Aggregator {
  public:
   explicit BayesCF(const AggregatorOptions& o) : o_(o) {}
@@ -263,14 +269,20 @@ class BayesCF : public Aggregator {
     for (int64_t it = 0; it < o_.bayes_iters; ++it) {
       auto sw = tau.sqrt().unsqueeze(1);
       auto weighted = u * sw;
-      auto gram = torch::matmul(weighted, weighted.t());
-      auto eig = torch::linalg_eigh(gram);
+      auto eig = torch::linalg_eigh(torch::matmul(weighted, weighted.t()));
       auto basis = std::get<1>(eig).slice(1, K - rank, K);  // top-r eigenvectors (ascending order)
       low = torch::matmul(basis, torch::matmul(basis.t(), weighted)) / sw;
       resid = (u - low).pow(2).sum(1);
       tau = (o_.bayes_alpha0 + 0.5 * d) / (o_.bayes_beta0 + 0.5 * resid);
     }
-    auto w = tau / tau.sum();
+    // Disagreement of each denoised row with the rows' coordinate median, on
+    // top of the typical noise (so that clean parties, whose rows differ only
+    // by noise-sized amounts, score alike).
+    auto spread = (low - coordinate_median(low)).pow(2).sum(1) + coordinate_median(resid.unsqueeze(1));
+    auto rho = (o_.bayes_alpha0 + 0.5 * d) / (o_.bayes_beta0 + 0.5 * spread);
+    auto capped = torch::minimum(tau, coordinate_median(tau.unsqueeze(1)));
+    auto w = rho * capped;
+    w = w / w.sum();
     auto agg = (torch::matmul(w.unsqueeze(0), low).squeeze(0) * s).to(torch::kFloat);
     return {agg, to_vector(w)};
   }

@@ -294,10 +294,29 @@ class FederationServer final : public wire::Federation::Service {
 
   void restore() {
     const std::string path = state_dir_ + "/state.json";
-    if (!fs::exists(path)) return;
-    nlohmann::json state;
+    // Before the first round closes there is no state.json, but accepted
+    // updates of round 1 may already be on disk.
+    if (fs::exists(path)) load_state(path);
+    const std::string dir = updates_dir(round_);
+    if (fs::exists(dir))
+      for (const auto& e : fs::directory_iterator(dir)) {
+        const std::string party = e.path().stem().string();
+        if (!tokens_.count(party)) continue;
+        auto file = load_tensors(e.path().string());
+        auto meta = safetensors::File::read(e.path().string()).metadata();
+        if (!file.count("update") || file.at("update").numel() != global_.numel() || !meta.count("sample_count"))
+          throw Error(e.path().string() + ": not an update of this model (delete it to drop that party's update)");
+        submitted_[party] = {file.at("update").flatten().to(torch::kFloat), std::atof(meta.at("sample_count").c_str())};
+      }
+    if (round_ >= rounds_) done_ = true;
+    if (round_ == 0 && submitted_.empty()) return;
+    std::cerr << "loom fl serve: resumed at round " << round_ + 1 << " with " << submitted_.size()
+              << " accepted update(s) on disk\n";
+  }
+
+  void load_state(const std::string& path) {
     try {
-      state = nlohmann::json::parse(read_file_text(path));
+      nlohmann::json state = nlohmann::json::parse(read_file_text(path));
       round_ = state.at("round").get<int64_t>();
       if (state.at("aggregator").get<std::string>() != aggregator_name_)
         throw Error(path + ": saved by aggregator '" + state.at("aggregator").get<std::string>() + "', not '" +
@@ -311,18 +330,6 @@ class FederationServer final : public wire::Federation::Service {
     } catch (const nlohmann::json::exception& e) {
       throw Error(path + ": " + e.what());
     }
-    const std::string dir = updates_dir(round_);
-    if (fs::exists(dir))
-      for (const auto& e : fs::directory_iterator(dir)) {
-        const std::string party = e.path().stem().string();
-        if (!tokens_.count(party)) continue;
-        auto file = load_tensors(e.path().string());
-        auto meta = safetensors::File::read(e.path().string()).metadata();
-        submitted_[party] = {file.at("update").flatten(), std::stod(meta.at("sample_count"))};
-      }
-    if (round_ >= rounds_) done_ = true;
-    std::cerr << "loom fl serve: resumed at round " << round_ + 1 << " with " << submitted_.size()
-              << " accepted update(s) on disk\n";
   }
 
   SimulationOptions sim_;

@@ -1,0 +1,124 @@
+#include <gtest/gtest.h>
+
+#include "error_message.h"
+#include "loom/fl/aggregate.h"
+#include "loom/fl/simulate.h"
+
+using namespace loom;
+using namespace loom::fl;
+using loom::testing::error_of;
+
+namespace {
+
+struct Planted {
+  RoundUpdates round;
+  torch::Tensor truth;
+  std::vector<bool> bad;
+};
+
+// K parties report truth + N(0, 0.1²) noise; the bad ones report `attack(truth)`.
+Planted planted(int64_t K, int64_t d, const std::vector<int>& bad_set,
+                const std::function<torch::Tensor(const torch::Tensor&)>& attack, uint64_t seed = 0) {
+  torch::manual_seed(static_cast<int64_t>(seed));
+  Planted p;
+  p.truth = torch::randn({d});
+  p.bad.assign(static_cast<size_t>(K), false);
+  for (int k : bad_set) p.bad[static_cast<size_t>(k)] = true;
+  std::vector<torch::Tensor> rows;
+  for (int64_t k = 0; k < K; ++k) {
+    rows.push_back(p.bad[static_cast<size_t>(k)] ? attack(p.truth) : p.truth + 0.1 * torch::randn({d}));
+    p.round.party_ids.push_back("p" + std::to_string(k));
+  }
+  p.round.updates = torch::stack(rows);
+  p.round.sample_counts.assign(static_cast<size_t>(K), 100.0);
+  p.round.layer_sizes = {d / 2, d - d / 2};
+  return p;
+}
+
+double error_of_update(const Aggregate& a, const torch::Tensor& truth) {
+  return ((a.update - truth).norm() / truth.norm()).item<double>();
+}
+
+}  // namespace
+
+TEST(Aggregate, EveryAggregatorWeighsCleanPartiesEqually) {
+  auto p = planted(8, 4000, {}, nullptr);
+  for (const auto& name : aggregator_names()) {
+    auto a = make_aggregator(name, {})->aggregate(p.round);
+    ASSERT_EQ(a.weights.size(), 8u) << name;
+    double total = 0;
+    for (double w : a.weights) total += w;
+    EXPECT_NEAR(total, 1.0, 1e-9) << name;
+    EXPECT_LT(error_of_update(a, p.truth), 0.12) << name;
+    if (name == "krum" || name == "multi_krum") continue;  // selection rules, not weightings
+    for (double w : a.weights) EXPECT_NEAR(w, 1.0 / 8, 0.3 / 8) << name;
+  }
+}
+
+TEST(Aggregate, BayesianAggregatorsRecoverThePlantedBadSet) {
+  const std::vector<int> bad = {1, 4, 6};
+  for (auto attack : std::vector<std::function<torch::Tensor(const torch::Tensor&)>>{
+           [](const torch::Tensor& t) { return t + 3.0 * torch::randn(t.sizes()); },  // noisy
+           [](const torch::Tensor& t) { return -4.0 * t; },                            // sign-flipped, scaled
+           [](const torch::Tensor& t) { return torch::zeros_like(t); }}) {             // free rider
+    auto p = planted(10, 3000, bad, attack);
+    const double fedavg_error = error_of_update(make_aggregator("fedavg", {})->aggregate(p.round), p.truth);
+    for (const char* name : {"bayes", "bayes_layer", "bayes_carry", "bayes_cf"}) {
+      auto a = make_aggregator(name, {})->aggregate(p.round);
+      auto d = detect_bad(a.weights, p.bad);
+      EXPECT_EQ(d.precision, 1.0) << name;
+      EXPECT_EQ(d.recall, 1.0) << name;
+      EXPECT_LT(error_of_update(a, p.truth), 0.05) << name;
+      EXPECT_LT(error_of_update(a, p.truth), fedavg_error) << name;
+    }
+  }
+}
+
+TEST(Aggregate, RobustBaselinesOnPlantedAttacks) {
+  auto p = planted(10, 2000, {0, 3}, [](const torch::Tensor& t) { return -10.0 * t; });
+  auto krum = make_aggregator("krum", {})->aggregate(p.round);
+  EXPECT_EQ(krum.weights[0] + krum.weights[3], 0.0);
+  auto multi = make_aggregator("multi_krum", {})->aggregate(p.round);
+  EXPECT_EQ(multi.weights[0] + multi.weights[3], 0.0);
+  EXPECT_LT(error_of_update(multi, p.truth), 0.1);
+  for (const char* name : {"median", "trimmed_mean", "geomed"})
+    EXPECT_LT(error_of_update(make_aggregator(name, {})->aggregate(p.round), p.truth), 0.1) << name;
+  EXPECT_GT(error_of_update(make_aggregator("fedavg", {})->aggregate(p.round), p.truth), 1.0);
+}
+
+TEST(Aggregate, KnownValues) {
+  RoundUpdates r;
+  r.updates = torch::tensor({{1.0f}, {2.0f}, {3.0f}, {40.0f}});
+  r.sample_counts = {1, 1, 1, 1};
+  EXPECT_FLOAT_EQ(make_aggregator("median", {})->aggregate(r).update.item<float>(), 2.5f);
+  AggregatorOptions o;
+  o.trim_beta = 0.25;
+  EXPECT_FLOAT_EQ(make_aggregator("trimmed_mean", o)->aggregate(r).update.item<float>(), 2.5f);
+  r.sample_counts = {1, 1, 1, 3};
+  EXPECT_FLOAT_EQ(make_aggregator("fedavg", {})->aggregate(r).update.item<float>(), (1 + 2 + 3 + 120) / 6.0f);
+}
+
+TEST(Aggregate, CarriedPosteriorsSurviveAStateRoundTrip) {
+  auto p = planted(6, 1000, {2}, [](const torch::Tensor& t) { return t + 2.0 * torch::randn(t.sizes()); });
+  auto a = make_aggregator("bayes_carry", {});
+  a->aggregate(p.round);
+  auto b = make_aggregator("bayes_carry", {});
+  b->restore(nlohmann::json::parse(a->state().dump()));
+  auto next = planted(6, 1000, {2}, [](const torch::Tensor& t) { return t + 2.0 * torch::randn(t.sizes()); }, 1);
+  auto ra = a->aggregate(next.round), rb = b->aggregate(next.round);
+  EXPECT_TRUE(torch::equal(ra.update, rb.update));
+  EXPECT_EQ(ra.weights, rb.weights);
+  EXPECT_NE(error_of([&] { b->restore(nlohmann::json{{"p0", "x"}}); }).find("party 'p0' needs [alpha, beta]"),
+            std::string::npos);
+}
+
+TEST(Aggregate, BadInputIsRefused) {
+  RoundUpdates r;
+  r.updates = torch::tensor({{1.0f, NAN}, {2.0f, 0.0f}});
+  r.sample_counts = {1, 1};
+  EXPECT_NE(error_of([&] { make_aggregator("bayes", {})->aggregate(r); }).find("NaN"), std::string::npos);
+  r.updates = torch::ones({2, 2});
+  r.sample_counts = {1};
+  EXPECT_NE(error_of([&] { make_aggregator("fedavg", {})->aggregate(r); }).find("one sample count"), std::string::npos);
+  EXPECT_NE(error_of([] { make_aggregator("bulyan", {}); }).find("valid: fedavg, median"), std::string::npos);
+}
