@@ -20,9 +20,8 @@ struct KnowledgeArgs {
   std::string out;
 };
 
-KnowledgeOptions resolve_options(const ParamFlags& flags, Params* params) {
-  *params = flags.resolve();
-  KnowledgeOptions o = knowledge_options_from_params(*params);
+KnowledgeOptions prepare_run(const Params& params) {
+  KnowledgeOptions o = knowledge_options_from_params(params);
   warn_if_reference_blas();
   set_compute_threads(o.train.threads);
   return o;
@@ -33,13 +32,13 @@ void setup_run(CLI::App* sub) {
   auto flags = std::make_shared<ParamFlags>(sub, knowledge_param_specs());
   sub->add_option("--out", a->out, "run directory: results.json, matrix.csv, heatmap.png, curves.png, round-N/");
   sub->callback([a, flags] {
+    Params p = flags->resolve();
     if (flags->dump_requested()) {
-      std::cout << flags->resolve().dump_yaml();
+      std::cout << p.dump_yaml();
       return;
     }
     if (a->out.empty()) throw Error("--out is required");
-    Params p({});
-    KnowledgeOptions o = resolve_options(*flags, &p);
+    KnowledgeOptions o = prepare_run(p);
     make_dirs(a->out);
     write_file_atomic(a->out + "/config.yaml", p.dump_yaml());
     nlohmann::json r = run_knowledge(o, a->out);
@@ -53,13 +52,13 @@ void setup_compare(CLI::App* sub) {
   auto flags = std::make_shared<ParamFlags>(sub, knowledge_param_specs());
   sub->add_option("--out", a->out, "directory: one sub-directory per run, compare.json, compare.md");
   sub->callback([a, flags] {
+    Params p = flags->resolve();
     if (flags->dump_requested()) {
-      std::cout << flags->resolve().dump_yaml();
+      std::cout << p.dump_yaml();
       return;
     }
     if (a->out.empty()) throw Error("--out is required");
-    Params p({});
-    KnowledgeOptions o = resolve_options(*flags, &p);
+    KnowledgeOptions o = prepare_run(p);
     std::vector<Tuning> tunings;
     for (const auto& t : split_list(p.get_string("tunings"))) tunings.push_back(tuning_from_name(t, "tunings"));
     std::vector<uint64_t> seeds;

@@ -17,6 +17,7 @@
 
 #include "fl.grpc.pb.h"
 #include "loom/core/atomic_file.h"
+#include "loom/core/cpu_setup.h"
 #include "loom/core/safetensors.h"
 #include "loom/core/error.h"
 #include "loom/fl/aggregate.h"
@@ -378,7 +379,7 @@ void serve(const Params& p) {
   // Let parties collect the final "done" before going away.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  std::cerr << "loom fl serve: all rounds done\n";
+  std::cerr << "loom fl serve: all rounds done; peak RSS " << peak_rss_kb() / 1024 << " MB\n";
 }
 
 // ---------- party ----------
