@@ -20,11 +20,21 @@ struct KnowledgeArgs {
   std::string out;
 };
 
-KnowledgeOptions prepare_run(const Params& params) {
-  KnowledgeOptions o = knowledge_options_from_params(params);
+// The resolved parameters and options of a run or compare; false when
+// --dump-config only asked for the merged configuration.
+bool prepare_run(const ParamFlags& flags, const std::string& out, Params* params, KnowledgeOptions* options) {
+  *params = flags.resolve();
+  if (flags.dump_requested()) {
+    std::cout << params->dump_yaml();
+    return false;
+  }
+  if (out.empty()) throw Error("--out is required");
+  *options = knowledge_options_from_params(*params);
   warn_if_reference_blas();
-  set_compute_threads(o.train.threads);
-  return o;
+  set_compute_threads(options->train.threads);
+  make_dirs(out);
+  write_file_atomic(out + "/config.yaml", params->dump_yaml());
+  return true;
 }
 
 void setup_run(CLI::App* sub) {
@@ -32,15 +42,9 @@ void setup_run(CLI::App* sub) {
   auto flags = std::make_shared<ParamFlags>(sub, knowledge_param_specs());
   sub->add_option("--out", a->out, "run directory: results.json, matrix.csv, heatmap.png, curves.png, round-N/");
   sub->callback([a, flags] {
-    Params p = flags->resolve();
-    if (flags->dump_requested()) {
-      std::cout << p.dump_yaml();
-      return;
-    }
-    if (a->out.empty()) throw Error("--out is required");
-    KnowledgeOptions o = prepare_run(p);
-    make_dirs(a->out);
-    write_file_atomic(a->out + "/config.yaml", p.dump_yaml());
+    Params p({});
+    KnowledgeOptions o;
+    if (!prepare_run(*flags, a->out, &p, &o)) return;
     nlohmann::json r = run_knowledge(o, a->out);
     std::cout << nlohmann::json({{"summary", r["summary"]}, {"matrix", r["matrix"]}, {"domains", r["domains"]}}).dump()
               << "\n";
@@ -52,13 +56,9 @@ void setup_compare(CLI::App* sub) {
   auto flags = std::make_shared<ParamFlags>(sub, knowledge_param_specs());
   sub->add_option("--out", a->out, "directory: one sub-directory per run, compare.json, compare.md");
   sub->callback([a, flags] {
-    Params p = flags->resolve();
-    if (flags->dump_requested()) {
-      std::cout << p.dump_yaml();
-      return;
-    }
-    if (a->out.empty()) throw Error("--out is required");
-    KnowledgeOptions o = prepare_run(p);
+    Params p({});
+    KnowledgeOptions o;
+    if (!prepare_run(*flags, a->out, &p, &o)) return;
     std::vector<Tuning> tunings;
     for (const auto& t : split_list(p.get_string("tunings"))) tunings.push_back(tuning_from_name(t, "tunings"));
     std::vector<uint64_t> seeds;
@@ -72,8 +72,6 @@ void setup_compare(CLI::App* sub) {
     const auto strategies = split_list(p.get_string("strategies"));
     if (strategies.empty() || tunings.empty() || seeds.empty())
       throw Error("strategies, tunings and seeds must each list at least one value");
-    make_dirs(a->out);
-    write_file_atomic(a->out + "/config.yaml", p.dump_yaml());
     std::cout << compare_knowledge(o, strategies, tunings, seeds, a->out);
   });
 }

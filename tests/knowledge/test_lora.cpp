@@ -39,6 +39,21 @@ void randomize_b(LlamaForCausalLM& m, uint64_t seed) {
   for (auto& [name, p] : target_projections(m, m->lora->target_modules)) p->lora_B->weight.normal_(0, 0.5);
 }
 
+// A short constant-rate run without evaluation or checkpoints.
+TrainOptions quick_options(int64_t steps, double lr) {
+  TrainOptions opts;
+  opts.max_steps = steps;
+  opts.lr = lr;
+  opts.micro_batch_size = 4;
+  opts.warmup_steps = 0;
+  opts.min_lr_ratio = 1.0;
+  opts.weight_decay = 0;
+  opts.eval_every = 0;
+  opts.checkpoint_every = 0;
+  opts.progress = false;
+  return opts;
+}
+
 Tokenizer byte_tokenizer() {
   TokenizerTrainOptions o;
   o.vocab_size = 259;
@@ -157,13 +172,7 @@ TEST(Lora, TrainerUpdatesOnlyTheAdapterAndItsOptimizerStateIsAdapterSized) {
   cfg.vocab_size = tok.vocab_size();
   std::vector<Example> data;
   for (int i = 0; i < 16; ++i) data.push_back(random_example(12, static_cast<uint64_t>(i)));
-  TrainOptions opts;
-  opts.max_steps = 3;
-  opts.lr = 1e-2;
-  opts.micro_batch_size = 4;
-  opts.eval_every = 0;
-  opts.checkpoint_every = 0;
-  opts.progress = false;
+  TrainOptions opts = quick_options(3, 1e-2);
   auto comm = Communicator::create(DistOptions{});
 
   LlamaForCausalLM full(cfg);
@@ -212,16 +221,7 @@ TEST(Lora, AdapterAloneCanFitASmallBatch) {
   cfg.initializer_range = 0.3;
   std::vector<Example> data;
   for (int i = 0; i < 4; ++i) data.push_back(random_example(10, static_cast<uint64_t>(i)));
-  TrainOptions opts;
-  opts.max_steps = 150;
-  opts.lr = 1e-2;
-  opts.micro_batch_size = 4;
-  opts.warmup_steps = 0;
-  opts.min_lr_ratio = 1.0;
-  opts.weight_decay = 0;
-  opts.eval_every = 0;
-  opts.checkpoint_every = 0;
-  opts.progress = false;
+  TrainOptions opts = quick_options(150, 1e-2);
   auto comm = Communicator::create(DistOptions{});
   LlamaForCausalLM m(cfg);
   m->reset_parameters(1);
