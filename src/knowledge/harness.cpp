@@ -358,15 +358,18 @@ class KnowledgeRun : public RoundContext {
     for (size_t j = 0; j < names.size(); ++j) labels << (j ? ", " : "") << "\"" << names[j] << "\" " << j;
     const std::string title = options_.strategy + std::string(" (") + tuning_name(options_.tuning) + ")";
     std::ostringstream heat;
-    heat << "set terminal pngcairo size 640,480\nset output '" << out_ << "/heatmap.png'\n"
+    std::ostringstream rounds;
+    for (size_t t = 0; t < R.size(); ++t) rounds << (t ? ", " : "") << "\"" << t + 1 << "\" " << t;
+    heat << "set terminal pngcairo size 640,480 noenhanced\nset output '" << out_ << "/heatmap.png'\n"
          << "set title 'R[t][j]: " << title << "'\nset xlabel 'domain j'\nset ylabel 'after round t'\n"
-         << "set xtics (" << labels.str() << ")\nset ytics 1\nset yrange [-0.5:" << R.size() - 0.5 << "] reverse\n"
+         << "set xtics (" << labels.str() << ")\nset ytics (" << rounds.str() << ")\n"
+         << "set yrange [" << R.size() - 0.5 << ":-0.5]\n"
          << "set cbrange [0:1]\nset palette rgbformulae 33,13,10\n"
          << "plot '" << out_ << "/matrix.dat' matrix with image notitle, '' matrix using 1:2:(sprintf('%.2f',$3)) "
          << "with labels notitle\n";
     run_gnuplot(heat.str(), out_ + "/heatmap.png");
     std::ostringstream curves;
-    curves << "set terminal pngcairo size 640,480\nset output '" << out_ << "/curves.png'\n"
+    curves << "set terminal pngcairo size 640,480 noenhanced\nset output '" << out_ << "/curves.png'\n"
            << "set title 'score per domain: " << title << "'\nset xlabel 'round (0 = base)'\nset ylabel 'score'\n"
            << "set key outside\nset xtics 1\nplot ";
     for (size_t j = 0; j < names.size(); ++j) {
