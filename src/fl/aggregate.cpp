@@ -20,7 +20,7 @@ std::vector<ParamSpec> aggregator_param_specs() {
       {"bayes_lambda0", T::Float, "1e-3", "bayes*: prior precision of the global update (around the previous model)"},
       {"bayes_iters", T::Int, "20", "bayes*: variational EM iterations"},
       {"bayes_leave_one_out", T::Bool, "true",
-       "bayes*: score each party against the others' mean (false = the textbook VB residual, which can collapse onto one party)"},
+       "bayes*: score each party against the others' mean (false = the textbook VB residual, which concentrates weight on a few parties when data is skewed)"},
       {"bayes_carry", T::Float, "0.5", "bayes_carry: share of last round's posterior evidence kept as the prior"},
       {"cf_rank", T::Int, "1", "bayes_cf: rank of the shared low-rank component"},
   };
@@ -349,7 +349,8 @@ PrecisionPosterior infer_precisions(const torch::Tensor& updates, const std::vec
   for (int64_t it = 0; it <= iterations; ++it) {
     // Residuals against the mean of the *other* parties (leave-one-out): with
     // the plain residual a party's own update pulls m towards it, its
-    // precision grows, and the fixed point collapses onto one party. This
+    // precision grows, and on skewed data the weights concentrate on a few
+    // parties. This
     // correction is loom's choice (docs/fl.md); bayes_leave_one_out: false
     // restores the textbook update.
     torch::Tensor sq;
