@@ -21,6 +21,8 @@ std::vector<ParamSpec> aggregator_param_specs() {
       {"bayes_iters", T::Int, "20", "bayes*: variational EM iterations"},
       {"bayes_leave_one_out", T::Bool, "true",
        "bayes*: score each party against the others' mean (false = the textbook VB residual, which concentrates weight on a few parties when data is skewed)"},
+      {"bayes_cap_at_median", T::Bool, "true",
+       "bayes*: cap each precision at the median one, so no party counts more than the typical party"},
       {"bayes_carry", T::Float, "0.5", "bayes_carry: share of last round's posterior evidence kept as the prior"},
       {"cf_rank", T::Int, "1", "bayes_cf: rank of the shared low-rank component"},
   };
@@ -37,6 +39,7 @@ AggregatorOptions aggregator_options_from_params(const Params& p) {
   o.bayes_lambda0 = p.get_float("bayes_lambda0");
   o.bayes_iters = p.get_int("bayes_iters");
   o.bayes_leave_one_out = p.get_bool("bayes_leave_one_out");
+  o.bayes_cap_at_median = p.get_bool("bayes_cap_at_median");
   o.bayes_carry = p.get_float("bayes_carry");
   o.cf_rank = p.get_int("cf_rank");
   if (!(o.trim_beta >= 0 && o.trim_beta < 0.5)) throw Error("trim_beta must lie in [0, 0.5)");
@@ -239,7 +242,8 @@ class Bayes : public Aggregator {
       auto u = r.updates.slice(1, offset, offset + n);
       const double s = robust_scale(u);
       torch::Tensor mean;
-      last = infer_precisions(u / s, alpha0, beta0, o_.bayes_lambda0, o_.bayes_iters, &mean, o_.bayes_leave_one_out);
+      last = infer_precisions(u / s, alpha0, beta0, o_.bayes_lambda0, o_.bayes_iters, &mean, o_.bayes_leave_one_out,
+                              o_.bayes_cap_at_median);
       out.slice(0, offset, offset + n).copy_(mean * s);
       auto tau = normalized(last.expected_precision());
       for (int64_t k = 0; k < K; ++k)
@@ -334,7 +338,7 @@ std::vector<double> PrecisionPosterior::expected_precision() const {
 
 PrecisionPosterior infer_precisions(const torch::Tensor& updates, const std::vector<double>& alpha0,
                                     const std::vector<double>& beta0, double lambda0, int64_t iterations,
-                                    torch::Tensor* mean, bool leave_one_out) {
+                                    torch::Tensor* mean, bool leave_one_out, bool cap_at_median) {
   const int64_t K = updates.size(0);
   const double d = static_cast<double>(updates.size(1));
   auto u = updates.to(torch::kDouble);
@@ -367,6 +371,16 @@ PrecisionPosterior infer_precisions(const torch::Tensor& updates, const std::vec
       post.alpha[k] = alpha0[k] + d / 2;
       post.beta[k] = beta0[k] + 0.5 * (sq_v[k] + (Lambda > 0 ? d / Lambda : 0.0));
       tau[k] = post.alpha[k] / post.beta[k];
+    }
+    if (cap_at_median) {
+      // No party may count for more than the typical one: identical
+      // "too clean" updates (free riders sending zeros, copies) would otherwise
+      // win the fixed point with unbounded precision.
+      std::vector<double> sorted = tau;
+      std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
+      const double cap = sorted[sorted.size() / 2];
+      for (double& t : tau) t = std::min(t, cap);
+      for (size_t k = 0; k < tau.size(); ++k) post.alpha[k] = tau[k] * post.beta[k];
     }
     Lambda = lambda0;
     for (double t : tau) Lambda += t;

@@ -59,6 +59,7 @@ struct AggregatorOptions {
   double bayes_alpha0 = 1.0, bayes_beta0 = 1.0, bayes_lambda0 = 1e-3;
   int64_t bayes_iters = 20;
   bool bayes_leave_one_out = true;  // residuals against the other parties' mean
+  bool bayes_cap_at_median = true;  // no precision above the median one
   double bayes_carry = 0.5;    // share of last round's posterior evidence kept as prior
   int64_t cf_rank = 1;
 };
@@ -87,6 +88,6 @@ struct PrecisionPosterior {
 };
 PrecisionPosterior infer_precisions(const torch::Tensor& updates, const std::vector<double>& alpha0,
                                     const std::vector<double>& beta0, double lambda0, int64_t iterations,
-                                    torch::Tensor* mean, bool leave_one_out = true);
+                                    torch::Tensor* mean, bool leave_one_out = true, bool cap_at_median = false);
 
 }  // namespace loom::fl
