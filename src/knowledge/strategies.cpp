@@ -51,6 +51,13 @@ torch::Tensor olora_penalty(const std::vector<torch::Tensor>& a_new, const std::
 
 namespace {
 
+// Steps for a round on `total` examples that give the new domain (`current`
+// examples) as many passes as sequential training gives it.
+int64_t steps_for_same_passes(const RoundContext& ctx, size_t total, size_t current) {
+  return static_cast<int64_t>(static_cast<double>(ctx.options().steps_per_round) * static_cast<double>(total) /
+                                  static_cast<double>(current) + 0.5);
+}
+
 LlamaForCausalLM finish(LlamaForCausalLM model) {
   merge_lora(model);
   return model;
@@ -79,10 +86,7 @@ class Replay : public Strategy {
       auto old = resample_examples(ctx.training_data(j), n, ctx.options().seed * 131 + static_cast<uint64_t>(t * 17 + j));
       data.insert(data.end(), std::make_move_iterator(old.begin()), std::make_move_iterator(old.end()));
     }
-    // The step budget grows with the data so that the current domain gets
-    // the same number of passes as in sequential training.
-    const auto steps = static_cast<int64_t>(static_cast<double>(ctx.options().steps_per_round) *
-                                            static_cast<double>(data.size()) / static_cast<double>(current) + 0.5);
+    const int64_t steps = steps_for_same_passes(ctx, data.size(), current);
     return finish(ctx.train(ctx.previous_model(), std::move(data), steps));
   }
 };
@@ -102,10 +106,7 @@ class Joint : public Strategy {
       auto part = ctx.options().joint_balanced ? resample_examples(d, largest, ctx.options().seed * 977 + j) : d;
       data.insert(data.end(), part.begin(), part.end());
     }
-    // Same passes over each domain as sequential training gives it.
-    const auto steps = static_cast<int64_t>(static_cast<double>(ctx.options().steps_per_round) *
-                                            static_cast<double>(data.size()) /
-                                            static_cast<double>(ctx.training_data(t).size()) + 0.5);
+    const int64_t steps = steps_for_same_passes(ctx, data.size(), ctx.training_data(t).size());
     return finish(ctx.train(ctx.base_model(), std::move(data), steps));
   }
 };
