@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "loom/core/cpu_setup.h"
@@ -61,8 +60,8 @@ int main(int argc, char** argv) {
         if (heavy && bytes > max_bytes / 4) continue;
         auto agg = loom::fl::make_aggregator(name, {});
         const double t = best_time(heavy ? 1 : 3, [&] { agg->aggregate(r); });
-        std::printf("| %lld | %.0e | %.1f | %s | %.2f | %.0f%% |\n", (long long)K, double(d), bandwidth / 1e9, name.c_str(),
-                    t * 1e3, 100.0 * t_read / t);
+        std::printf("| %lld | %.0e | %.1f | %s | %.2f | %.0f%% |\n", (long long)K, double(d), bandwidth / 1e9,
+                    name.c_str(), t * 1e3, 100.0 * t_read / t);
         std::cout << std::flush;
       }
     }

@@ -8,9 +8,8 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "loom/ot/io.h"
 
@@ -30,8 +29,7 @@ Problem instance(int64_t n, uint64_t seed) {
   p.b = p.a;
   p.cost = Matrix(n, n);
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      p.cost(i, j) = std::hypot(xs[2 * i] - ys[2 * j], xs[2 * i + 1] - ys[2 * j + 1]);
+    for (int64_t j = 0; j < n; ++j) p.cost(i, j) = std::hypot(xs[2 * i] - ys[2 * j], xs[2 * i + 1] - ys[2 * j + 1]);
   // The order cell: a mid-cost pair, so the constraint binds.
   p.order = {{0, n / 2}};
   return p;
@@ -42,8 +40,9 @@ nlohmann::json timed(const std::string& solver, int64_t n, F f) {
   auto start = Clock::now();
   Result r = f();
   double s = std::chrono::duration<double>(Clock::now() - start).count();
-  return {{"impl", "loom"}, {"solver", solver}, {"n", n}, {"seconds", s}, {"cost", r.cost},
-          {"iterations", r.iterations}, {"status", r.status}};
+  return {{"impl", "loom"},    {"solver", solver}, {"n", n},
+          {"seconds", s},      {"cost", r.cost},   {"iterations", r.iterations},
+          {"status", r.status}};
 }
 
 }  // namespace
@@ -60,7 +59,12 @@ int main(int argc, char** argv) {
     Problem p = instance(n, static_cast<uint64_t>(n));
     write_problem_binary(out + "/n" + std::to_string(n) + ".otb", p);
     std::cout << timed("emd", n, [&] { return emd(p.a, p.b, p.cost); }).dump() << std::endl;
-    std::cout << timed("sinkhorn", n, [&] { return sinkhorn(p.a, p.b, p.cost, 0.05, {1e-9, 100000}); }).dump() << std::endl;
+    std::cout << timed("sinkhorn", n,
+                       [&] {
+                         return sinkhorn(p.a, p.b, p.cost, 0.05, {1e-9, 100000});
+                       })
+                     .dump()
+              << std::endl;
     if (n <= 400) {
       std::cout << timed("oc_flow", n, [&] { return order_constrained_flow(p.a, p.b, p.cost, p.order[0]); }).dump()
                 << std::endl;

@@ -7,9 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "loom/core/cpu_setup.h"
 #include "loom/model/compute_threads.h"
@@ -26,8 +25,8 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 double sgemm_peak_gflops(int threads) {
   set_compute_threads(threads);
   double best = 0;
-  for (auto [m, k, n] : {std::tuple{4096, 256, 256}, {4096, 256, 688}, {4096, 688, 256}, {4096, 256, 4096},
-                         {1024, 1024, 1024}}) {
+  for (auto [m, k, n] :
+       {std::tuple{4096, 256, 256}, {4096, 256, 688}, {4096, 688, 256}, {4096, 256, 4096}, {1024, 1024, 1024}}) {
     auto a = torch::randn({m, k}), b = torch::randn({k, n});
     torch::mm(a, b);
     int reps = 0;
@@ -49,10 +48,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     int value = std::atoi(argv[i + 1]);
-    if (flag == "--threads") threads = value;
-    else if (flag == "--steps") steps = value;
-    else if (flag == "--batch") batch = value;
-    else if (flag == "--seq-len") seq = value;
+    if (flag == "--threads")
+      threads = value;
+    else if (flag == "--steps")
+      steps = value;
+    else if (flag == "--batch")
+      batch = value;
+    else if (flag == "--seq-len")
+      seq = value;
   }
   const double peak1 = sgemm_peak_gflops(1);
   set_compute_threads(threads);

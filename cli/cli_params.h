@@ -2,7 +2,6 @@
 // parameter (underscores become dashes), plus --config FILE and --dump-config.
 #pragma once
 #include <CLI/CLI.hpp>
-
 #include <map>
 #include <memory>
 #include <string>

@@ -12,9 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "commands.h"
 #include "loom/core/atomic_file.h"
@@ -53,8 +52,8 @@ std::string corpus_text(const std::string& path) {
 // Example lengths: "flan" many short with a heavy tail (log-normal, median
 // ~80), "orca" longer and narrower (normal 350 +- 80), "corpus" the real
 // document lengths of the default corpus. All clipped to [8, max_len].
-std::vector<int64_t> sample_lengths(const std::string& dist, const std::string& corpus_path, int64_t n,
-                                    int64_t max_len, uint64_t seed) {
+std::vector<int64_t> sample_lengths(const std::string& dist, const std::string& corpus_path, int64_t n, int64_t max_len,
+                                    uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<int64_t> out;
   if (dist == "corpus") {
@@ -70,15 +69,15 @@ std::vector<int64_t> sample_lengths(const std::string& dist, const std::string& 
   return out;
 }
 
-std::vector<Example> make_examples(const std::string& text, const std::vector<int64_t>& lengths,
-                                   const Tokenizer& tok) {
+std::vector<Example> make_examples(const std::string& text, const std::vector<int64_t>& lengths, const Tokenizer& tok) {
   std::vector<Example> out;
   size_t cursor = 0;
   for (int64_t len : lengths) {
     if (cursor + static_cast<size_t>(len) >= text.size()) cursor = 0;
     Example e;
     e.tokens.push_back(tok.bos_id());
-    for (int64_t i = 1; i < len; ++i) e.tokens.push_back(static_cast<unsigned char>(text[cursor + static_cast<size_t>(i)]));
+    for (int64_t i = 1; i < len; ++i)
+      e.tokens.push_back(static_cast<unsigned char>(text[cursor + static_cast<size_t>(i)]));
     cursor += static_cast<size_t>(len);
     e.target.assign(e.tokens.size(), 1);
     e.target[0] = 0;
@@ -163,8 +162,9 @@ void run_all(bool quick, const std::string& corpus_path, const std::string& out_
   for (const auto& d : dists) {
     for (const auto& m : modes) {
       std::cerr << "bench packing: " << d << " / " << m << "\n";
-      rows.push_back(nlohmann::json::parse(run_child({fs::read_symlink("/proc/self/exe").string(), "bench", "packing", "--run-one", d + ":" + m,
-                                                     "--corpus", corpus_path, quick ? "--quick" : "--full"})));
+      rows.push_back(
+          nlohmann::json::parse(run_child({fs::read_symlink("/proc/self/exe").string(), "bench", "packing", "--run-one",
+                                           d + ":" + m, "--corpus", corpus_path, quick ? "--quick" : "--full"})));
     }
     std::string baseline = "bench/packing_baseline.py";
     if (fs::exists(baseline) && fs::exists("/usr/bin/python3")) {
@@ -173,10 +173,10 @@ void run_all(bool quick, const std::string& corpus_path, const std::string& out_
       std::string lengths_path = (fs::temp_directory_path() / "loom_bench_lengths.json").string();
       write_file_atomic(lengths_path, lengths.dump());
       try {
-        auto py = nlohmann::json::parse(run_child({"/usr/bin/python3", baseline, "--lengths", lengths_path, "--steps",
-                                                   std::to_string(s.steps), "--batch", std::to_string(s.micro_batch),
-                                                   "--hidden", std::to_string(s.hidden), "--layers",
-                                                   std::to_string(s.layers)}));
+        auto py = nlohmann::json::parse(
+            run_child({"/usr/bin/python3", baseline, "--lengths", lengths_path, "--steps", std::to_string(s.steps),
+                       "--batch", std::to_string(s.micro_batch), "--hidden", std::to_string(s.hidden), "--layers",
+                       std::to_string(s.layers)}));
         py["dist"] = d;
         rows.push_back(py);
       } catch (const std::exception& e) {
@@ -190,13 +190,14 @@ void run_all(bool quick, const std::string& corpus_path, const std::string& out_
     return nullptr;
   };
   // ideal = padded tokens / real tokens of `none`; "% of ideal" = speed-up / ideal.
-  std::cout << "| lengths | collator | real tok/s | speed-up vs none | ideal | % of ideal | peak RSS MB | RSS vs none | "
-               "padding | final val loss |\n|---|---|---|---|---|---|---|---|---|---|\n";
+  std::cout
+      << "| lengths | collator | real tok/s | speed-up vs none | ideal | % of ideal | peak RSS MB | RSS vs none | "
+         "padding | final val loss |\n|---|---|---|---|---|---|---|---|---|---|\n";
   nlohmann::json summary;
   for (const auto& d : dists) {
     const auto* none = find(d, "none");
-    for (const auto& m : {std::string("none"), std::string("padding_free"), std::string("bin"),
-                          std::string("naive"), std::string("pytorch_padded")}) {
+    for (const auto& m : {std::string("none"), std::string("padding_free"), std::string("bin"), std::string("naive"),
+                          std::string("pytorch_padded")}) {
       const auto* r = find(d, m);
       if (!r || !none) continue;
       double speedup = (*r)["real_tokens_per_s"].get<double>() / (*none)["real_tokens_per_s"].get<double>();

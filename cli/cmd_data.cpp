@@ -1,6 +1,5 @@
 // loom data: builds the default corpus from Debian-shipped text.
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -16,13 +15,15 @@ void setup_data(CLI::App* sub) {
   sub->add_option("--dictd-dir", options->dictd_dir, "dictd dictionaries")->capture_default_str();
   sub->add_option("--licenses-dir", options->licenses_dir, "licence texts; empty = skip")->capture_default_str();
   sub->add_option("--dictionaries", options->dictionaries, "dictd dictionaries to include")->capture_default_str();
-  sub->add_option("--valid-fraction", options->valid_fraction, "share held out for validation")
-      ->capture_default_str();
+  sub->add_option("--valid-fraction", options->valid_fraction, "share held out for validation")->capture_default_str();
   sub->add_option("--seed", options->seed, "shuffle seed")->capture_default_str();
   sub->callback([options, out] {
     CorpusStats stats = build_default_corpus(*options, *out);
-    nlohmann::json j = {{"out", *out}, {"train_docs", stats.train_docs}, {"valid_docs", stats.valid_docs},
-                        {"bytes", stats.bytes}, {"sources", stats.docs_per_source}};
+    nlohmann::json j = {{"out", *out},
+                        {"train_docs", stats.train_docs},
+                        {"valid_docs", stats.valid_docs},
+                        {"bytes", stats.bytes},
+                        {"sources", stats.docs_per_source}};
     std::cout << j.dump() << "\n";
   });
 }

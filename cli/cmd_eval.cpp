@@ -32,8 +32,8 @@ void setup_eval(CLI::App* sub) {
     opts.empty = EmptyPolicy::Skip;
     auto examples = load_jsonl_examples(a->data, m.tokenizer, opts);
     LossStats s = evaluate_loss(m.model, examples, m.tokenizer.pad_id(), a->micro_batch_size);
-    nlohmann::json j = {{"loss", s.loss}, {"perplexity", s.perplexity}, {"tokens", s.label_tokens},
-                        {"examples", examples.size()}};
+    nlohmann::json j = {
+        {"loss", s.loss}, {"perplexity", s.perplexity}, {"tokens", s.label_tokens}, {"examples", examples.size()}};
     std::cout << j.dump() << "\n";
   });
 }

@@ -65,7 +65,8 @@ void setup_fl(CLI::App* sub) {
   sub->require_subcommand(1);
   setup_simulate(sub->add_subcommand("simulate", "parties, corruptions and aggregators in one process"));
   setup_network_role(sub->add_subcommand("serve", "the aggregation server (gRPC, TLS, per-party tokens)"), fl::serve);
-  setup_network_role(sub->add_subcommand("join", "one party: fetch the model, train locally, send the update"), fl::join);
+  setup_network_role(sub->add_subcommand("join", "one party: fetch the model, train locally, send the update"),
+                     fl::join);
   setup_certs(sub->add_subcommand("certs", "a test CA, server certificate and party tokens (openssl)"));
 }
 

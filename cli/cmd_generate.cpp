@@ -3,8 +3,8 @@
 
 #include "commands.h"
 #include "loom/core/cpu_setup.h"
-#include "loom/model/generate.h"
 #include "loom/model/compute_threads.h"
+#include "loom/model/generate.h"
 #include "loom/model/model_dir.h"
 
 namespace loom::cli {
@@ -21,7 +21,8 @@ void setup_generate(CLI::App* sub) {
   sub->add_option("--model", a->model, "model directory")->required();
   sub->add_option("--prompt", a->prompt, "text to continue")->required();
   sub->add_option("--max-new-tokens", a->max_new_tokens, "tokens to generate [default: generation_config.json]");
-  sub->add_option("--temperature", a->temperature, "sampling temperature; 0 = greedy [default: generation_config.json]");
+  sub->add_option("--temperature", a->temperature,
+                  "sampling temperature; 0 = greedy [default: generation_config.json]");
   sub->add_option("--top-p", a->top_p, "nucleus sampling mass [default: generation_config.json]");
   sub->add_flag("--greedy", a->greedy, "always take the most likely token");
   sub->add_option("--seed", a->gen.seed, "sampling seed");

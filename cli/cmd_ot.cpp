@@ -1,18 +1,16 @@
 // loom ot: order-constrained optimal transport from the command line.
+#include <filesystem>
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "loom/core/atomic_file.h"
-#include <filesystem>
-
 #include "loom/core/corpus.h"
 #include "loom/core/error.h"
 #include "loom/core/jsonl.h"
 #include "loom/ot/explain.h"
-#include "loom/ot/word_vectors.h"
 #include "loom/ot/io.h"
+#include "loom/ot/word_vectors.h"
 
 namespace loom::cli {
 
@@ -39,8 +37,8 @@ void setup_ot(CLI::App* sub) {
     ot::Result r = ot::solve(p);
     nlohmann::json plan = nlohmann::json::array();
     for (int64_t i = 0; i < r.plan.rows; ++i)
-      plan.push_back(std::vector<double>(r.plan.data.begin() + i * r.plan.cols,
-                                         r.plan.data.begin() + (i + 1) * r.plan.cols));
+      plan.push_back(
+          std::vector<double>(r.plan.data.begin() + i * r.plan.cols, r.plan.data.begin() + (i + 1) * r.plan.cols));
     nlohmann::json out = {{"plan", plan},       {"cost", r.cost},
                           {"status", r.status}, {"iterations", r.iterations},
                           {"method", p.method}, {"marginal_error", r.marginal_error}};
@@ -57,7 +55,8 @@ ot::WordVectors sentence_vectors(const std::string& path, const std::string& cor
   if (!path.empty()) return ot::WordVectors::load(path);
   const std::string cached = "data/word-vectors.txt";
   if (std::filesystem::exists(cached)) return ot::WordVectors::load(cached);
-  if (!std::filesystem::exists(corpus)) build_default_corpus(CorpusOptions{}, std::filesystem::path(corpus).parent_path());
+  if (!std::filesystem::exists(corpus))
+    build_default_corpus(CorpusOptions{}, std::filesystem::path(corpus).parent_path());
   std::vector<std::string> texts;
   for_each_jsonl(corpus, [&](const nlohmann::json& row, size_t) { texts.push_back(row.value("text", "")); });
   std::cerr << "loom: deriving word vectors from " << corpus << " (cached in " << cached << ")\n";
@@ -83,18 +82,25 @@ nlohmann::json explain_sentences(const ot::WordVectors& vectors, const std::vect
           out.push_back({premise[static_cast<size_t>(i)], hypothesis[static_cast<size_t>(j)], plan(i, j)});
     return out;
   };
-  nlohmann::json out = {{"premise", premise}, {"hypothesis", hypothesis}, {"base_cost", base.cost},
-                        {"base_matches", matches(base.plan)}, {"alternatives", nlohmann::json::array()}};
+  nlohmann::json out = {{"premise", premise},
+                        {"hypothesis", hypothesis},
+                        {"base_cost", base.cost},
+                        {"base_matches", matches(base.plan)},
+                        {"alternatives", nlohmann::json::array()}};
   if (print) {
     std::cout << "plain OT (cost " << base.cost << "):";
-    for (const auto& m : out["base_matches"]) std::cout << "  " << m[0].get<std::string>() << "~" << m[1].get<std::string>();
+    for (const auto& m : out["base_matches"])
+      std::cout << "  " << m[0].get<std::string>() << "~" << m[1].get<std::string>();
     std::cout << "\n";
   }
   for (const auto& alt : alternatives) {
     nlohmann::json forced = nlohmann::json::array();
-    for (auto [i, j] : alt.order) forced.push_back({premise[static_cast<size_t>(i)], hypothesis[static_cast<size_t>(j)]});
-    out["alternatives"].push_back({{"forced", forced}, {"cost", alt.result.cost},
-                                   {"cost_increase", alt.result.cost - base.cost}, {"lower_bound", alt.lower_bound},
+    for (auto [i, j] : alt.order)
+      forced.push_back({premise[static_cast<size_t>(i)], hypothesis[static_cast<size_t>(j)]});
+    out["alternatives"].push_back({{"forced", forced},
+                                   {"cost", alt.result.cost},
+                                   {"cost_increase", alt.result.cost - base.cost},
+                                   {"lower_bound", alt.lower_bound},
                                    {"matches", matches(alt.result.plan)}});
     if (print) {
       std::cout << "forcing";
@@ -144,7 +150,8 @@ void setup_ot_explain(CLI::App* sub) {
       for (const auto& alt : ot::explain_by_order(p.a, p.b, p.cost, a->options)) {
         nlohmann::json order = nlohmann::json::array();
         for (auto [i, j] : alt.order) order.push_back({i, j});
-        out["alternatives"].push_back({{"order", order}, {"cost", alt.result.cost},
+        out["alternatives"].push_back({{"order", order},
+                                       {"cost", alt.result.cost},
                                        {"cost_increase", alt.result.cost - base.cost},
                                        {"lower_bound", alt.lower_bound}});
       }
@@ -166,8 +173,8 @@ void setup_ot_explain(CLI::App* sub) {
     }
     if (a->premise.empty() || a->hypothesis.empty())
       throw Error("ot explain: give --input FILE, --premise and --hypothesis, or --eraser DIR");
-    auto out = explain_sentences(vectors, ot::split_words(a->premise), ot::split_words(a->hypothesis), a->options,
-                                 !a->json);
+    auto out =
+        explain_sentences(vectors, ot::split_words(a->premise), ot::split_words(a->hypothesis), a->options, !a->json);
     std::cout << out.dump() << "\n";
   });
 }

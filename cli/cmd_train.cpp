@@ -21,7 +21,8 @@ namespace {
 std::vector<std::string> read_texts(const std::string& path) {
   std::vector<std::string> texts;
   for_each_jsonl(path, [&](const nlohmann::json& row, size_t line) {
-    if (row.is_object() && row.contains("text")) texts.push_back(jsonl_string_field(row, "text", path, line));
+    if (row.is_object() && row.contains("text"))
+      texts.push_back(jsonl_string_field(row, "text", path, line));
     else if (row.is_object() && row.contains("prompt")) {
       texts.push_back(jsonl_string_field(row, "prompt", path, line));
       texts.push_back(jsonl_string_field(row, "completion", path, line));

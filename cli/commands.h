@@ -1,7 +1,6 @@
 // The `loom` program's subcommands: one file per command, listed in one table.
 #pragma once
 #include <CLI/CLI.hpp>
-
 #include <string>
 #include <vector>
 

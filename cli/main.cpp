@@ -1,7 +1,7 @@
 // loom: one program, a table of subcommands (cli/commands.h).
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "commands.h"

@@ -82,8 +82,7 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   if (size < 0) throw Error(path + ": cannot read size");
   in.seekg(0, std::ios::beg);
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
-    throw Error(path + ": read failed");
+  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) throw Error(path + ": read failed");
   return bytes;
 }
 

@@ -1,8 +1,7 @@
 #include "loom/core/cpu_setup.h"
 
-#include <sys/resource.h>
-
 #include <dlfcn.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -75,21 +74,21 @@ void ensure_optimised_blas(int argc, char** argv) {
   if (std::getenv("OPENBLAS_CORETYPE") || std::getenv("LOOM_NO_BLAS_REEXEC")) return;
   const std::string core = openblas_core_name();
   if (core.empty()) return;
-  static const std::vector<std::string> generic = {"Prescott", "Core2", "Katmai", "Nehalem", "Northwood",
-                                                   "Atom", "Banias", "Dunnington", "Penryn"};
+  static const std::vector<std::string> generic = {"Prescott", "Core2",  "Katmai",     "Nehalem", "Northwood",
+                                                   "Atom",     "Banias", "Dunnington", "Penryn"};
   bool is_generic = false;
   for (const auto& g : generic) is_generic |= (core == g);
   if (!is_generic) return;
-  const char* better = cpu_has_flag("avx512f") && cpu_has_flag("avx512bw")   ? "SKYLAKEX"
-                       : cpu_has_flag("avx2") && cpu_has_flag("fma")         ? "HASWELL"
-                                                                             : nullptr;
+  const char* better = cpu_has_flag("avx512f") && cpu_has_flag("avx512bw") ? "SKYLAKEX"
+                       : cpu_has_flag("avx2") && cpu_has_flag("fma")       ? "HASWELL"
+                                                                           : nullptr;
   if (!better) return;
   setenv("OPENBLAS_CORETYPE", better, 1);
   setenv("LOOM_NO_BLAS_REEXEC", "1", 1);
   execv("/proc/self/exe", argv);
   // execv only returns on failure: carry on with the slow kernel.
-  std::cerr << "loom: warning: OpenBLAS chose its generic '" << core << "' kernel; set OPENBLAS_CORETYPE="
-            << better << " for about 3x faster training\n";
+  std::cerr << "loom: warning: OpenBLAS chose its generic '" << core << "' kernel; set OPENBLAS_CORETYPE=" << better
+            << " for about 3x faster training\n";
 }
 
 int set_blas_threads(int threads) {

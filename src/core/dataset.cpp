@@ -59,8 +59,7 @@ std::vector<Example> fit_examples(std::vector<Example> examples, const DatasetOp
     if (ex.size() > max_len) {
       if (opts.overlong == OverlongPolicy::Error)
         throw Error(name_of(i) + ": example has " + std::to_string(ex.size()) +
-                    " tokens, more than max_seq_len=" + std::to_string(max_len) +
-                    " (set overlong: split or truncate)");
+                    " tokens, more than max_seq_len=" + std::to_string(max_len) + " (set overlong: split or truncate)");
       if (opts.overlong == OverlongPolicy::Split) {
         // Chunks after the first predict their own first token from nothing, so
         // it is not a target, exactly as for a fresh document.
@@ -79,7 +78,8 @@ std::vector<Example> fit_examples(std::vector<Example> examples, const DatasetOp
     }
     if (ex.num_targets() == 0) {
       if (opts.empty == EmptyPolicy::Error)
-        throw Error(name_of(i) + ": example has no tokens to train on (empty text or completion; set empty: skip to drop it)");
+        throw Error(name_of(i) +
+                    ": example has no tokens to train on (empty text or completion; set empty: skip to drop it)");
       continue;
     }
     out.push_back(std::move(ex));

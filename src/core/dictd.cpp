@@ -11,8 +11,7 @@
 namespace loom {
 
 uint64_t decode_dictd_number(const std::string& text) {
-  static const std::string alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   if (text.empty() || text.size() > 10) throw Error("dictd: bad number '" + text + "'");
   uint64_t value = 0;
   for (char c : text) {

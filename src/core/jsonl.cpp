@@ -34,8 +34,8 @@ void write_jsonl_atomic(const std::string& path, const std::vector<nlohmann::jso
   write_file_atomic(path, text);
 }
 
-std::string jsonl_string_field(const nlohmann::json& row, const std::string& key,
-                               const std::string& origin, size_t line) {
+std::string jsonl_string_field(const nlohmann::json& row, const std::string& key, const std::string& origin,
+                               size_t line) {
   std::string where = origin + ":" + std::to_string(line);
   if (!row.is_object()) throw Error(where + ": expected a JSON object");
   auto it = row.find(key);

@@ -85,8 +85,7 @@ void Params::set(const std::string& name, const std::string& value, const std::s
     case ParamType::String: break;
   }
   if (!ok)
-    throw Error(origin + ": key '" + name + "' expects " + param_type_name(found->type) + ", got '" +
-                value + "'");
+    throw Error(origin + ": key '" + name + "' expects " + param_type_name(found->type) + ", got '" + value + "'");
   if (!found->choices.empty()) {
     bool allowed = false;
     std::string list;
@@ -94,15 +93,12 @@ void Params::set(const std::string& name, const std::string& value, const std::s
       allowed |= (c == value);
       list += (list.empty() ? "" : ", ") + c;
     }
-    if (!allowed)
-      throw Error(origin + ": key '" + name + "' must be one of " + list + ", got '" + value + "'");
+    if (!allowed) throw Error(origin + ": key '" + name + "' must be one of " + list + ", got '" + value + "'");
   }
   values_[name] = value;
 }
 
-void Params::load_yaml_file(const std::string& path) {
-  load_yaml_string(read_file_text(path), path);
-}
+void Params::load_yaml_file(const std::string& path) { load_yaml_string(read_file_text(path), path); }
 
 void Params::load_yaml_string(const std::string& text, const std::string& origin) {
   YAML::Node root;
@@ -128,8 +124,7 @@ bool Params::is_set(const std::string& name) const {
   return values_.count(name) > 0;
 }
 
-static const std::string& required(const std::map<std::string, std::string>& values,
-                                   const std::string& name) {
+static const std::string& required(const std::map<std::string, std::string>& values, const std::string& name) {
   auto it = values.find(name);
   if (it == values.end()) throw Error("missing required parameter '" + name + "'");
   return it->second;
@@ -188,8 +183,8 @@ std::string Params::markdown_table() const {
       for (const auto& c : s.choices) help += " `" + c + "`";
       help += ")";
     }
-    out << "| `" << s.name << "` | " << param_type_name(s.type) << " | `" << s.default_value << "` | "
-        << help << " |\n";
+    out << "| `" << s.name << "` | " << param_type_name(s.type) << " | `" << s.default_value << "` | " << help
+        << " |\n";
   }
   return out.str();
 }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-
 #include <nlohmann/json.hpp>
 
 #include "loom/core/atomic_file.h"
@@ -18,10 +17,9 @@ struct DTypeInfo {
   size_t size;
 };
 constexpr DTypeInfo kDTypes[] = {
-    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
-    {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2}, {DType::I8, "I8", 1}, {DType::U8, "U8", 1},
-    {DType::BOOL, "BOOL", 1},
+    {DType::F64, "F64", 8}, {DType::F32, "F32", 4},   {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
+    {DType::I64, "I64", 8}, {DType::I32, "I32", 4},   {DType::I16, "I16", 2}, {DType::I8, "I8", 1},
+    {DType::U8, "U8", 1},   {DType::BOOL, "BOOL", 1},
 };
 
 const DTypeInfo& info(DType dtype) {
@@ -131,8 +129,8 @@ File File::parse(std::vector<uint8_t> bytes, const std::string& origin) {
                         std::to_string(buffer_size) + " bytes)");
     uint64_t expected = 0;
     if (!checked_mul(numel, dtype_size(view.dtype), &expected) || expected != end - begin)
-      throw tensor_fail("byte size " + std::to_string(end - begin) + " does not match dtype " +
-                        dtype_name(view.dtype) + " x shape (" + std::to_string(expected) + " bytes)");
+      throw tensor_fail("byte size " + std::to_string(end - begin) + " does not match dtype " + dtype_name(view.dtype) +
+                        " x shape (" + std::to_string(expected) + " bytes)");
     view.nbytes = static_cast<size_t>(end - begin);
     entries.push_back({name, {begin, end}});
     file.tensors_.push_back(std::move(view));
@@ -141,9 +139,7 @@ File File::parse(std::vector<uint8_t> bytes, const std::string& origin) {
   // The byte ranges must tile the buffer exactly: no overlaps, no holes.
   std::vector<size_t> order(entries.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return entries[a].second < entries[b].second;
-  });
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return entries[a].second < entries[b].second; });
   uint64_t cursor = 0;
   for (size_t i : order) {
     auto [begin, end] = entries[i].second;
@@ -174,8 +170,7 @@ std::vector<uint8_t> serialize(const std::vector<TensorData>& tensors,
                                const std::map<std::string, std::string>& metadata) {
   std::vector<const TensorData*> sorted;
   for (const auto& t : tensors) sorted.push_back(&t);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const TensorData* a, const TensorData* b) { return a->name < b->name; });
+  std::sort(sorted.begin(), sorted.end(), [](const TensorData* a, const TensorData* b) { return a->name < b->name; });
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
@@ -186,9 +181,8 @@ std::vector<uint8_t> serialize(const std::vector<TensorData>& tensors,
       throw Error("safetensors write: tensor '" + t->name + "' has " + std::to_string(t->nbytes) +
                   " bytes, which does not match its dtype and shape");
     if (header.contains(t->name)) throw Error("safetensors write: duplicate tensor '" + t->name + "'");
-    header[t->name] = {{"dtype", dtype_name(t->dtype)},
-                       {"shape", t->shape},
-                       {"data_offsets", {offset, offset + t->nbytes}}};
+    header[t->name] = {
+        {"dtype", dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {offset, offset + t->nbytes}}};
     offset += t->nbytes;
   }
   std::string text = header.dump();

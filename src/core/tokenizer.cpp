@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <queue>
 #include <unordered_set>
-
-#include <nlohmann/json.hpp>
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
@@ -48,16 +47,15 @@ std::string to_byte_level(const std::string& raw) {
 
 bool is_space(uint32_t cp) {
   return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
-         cp == 0x205F || cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 bool is_number(uint32_t cp) {
   if (cp < 0x80) return cp >= '0' && cp <= '9';
-  return cp == 0xB2 || cp == 0xB3 || cp == 0xB9 || (cp >= 0xBC && cp <= 0xBE) ||
-         (cp >= 0x660 && cp <= 0x669) || (cp >= 0x6F0 && cp <= 0x6F9) || (cp >= 0x966 && cp <= 0x96F) ||
-         cp == 0x2070 || (cp >= 0x2074 && cp <= 0x2079) || (cp >= 0x2080 && cp <= 0x2089) ||
-         (cp >= 0x2150 && cp <= 0x2189) || (cp >= 0x2460 && cp <= 0x249B) || (cp >= 0xFF10 && cp <= 0xFF19);
+  return cp == 0xB2 || cp == 0xB3 || cp == 0xB9 || (cp >= 0xBC && cp <= 0xBE) || (cp >= 0x660 && cp <= 0x669) ||
+         (cp >= 0x6F0 && cp <= 0x6F9) || (cp >= 0x966 && cp <= 0x96F) || cp == 0x2070 ||
+         (cp >= 0x2074 && cp <= 0x2079) || (cp >= 0x2080 && cp <= 0x2089) || (cp >= 0x2150 && cp <= 0x2189) ||
+         (cp >= 0x2460 && cp <= 0x249B) || (cp >= 0xFF10 && cp <= 0xFF19);
 }
 
 bool is_letter(uint32_t cp) {
@@ -177,8 +175,7 @@ std::vector<size_t> split_llama3(const std::vector<uint32_t>& c) {
   return ends;
 }
 
-const char* kGpt2Pattern =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+const char* kGpt2Pattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 const char* kLlama3Pattern =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -348,8 +345,9 @@ void Tokenizer::guess_special_roles() {
 
 void Tokenizer::set_special_ids(int32_t bos, int32_t eos, int32_t pad) {
   auto check = [&](int32_t id, const char* role) {
-    if (id >= vocab_size()) throw Error(std::string("tokenizer: ") + role + " id " + std::to_string(id) +
-                                        " is outside the vocabulary of " + std::to_string(vocab_size()));
+    if (id >= vocab_size())
+      throw Error(std::string("tokenizer: ") + role + " id " + std::to_string(id) + " is outside the vocabulary of " +
+                  std::to_string(vocab_size()));
   };
   check(bos, "bos");
   check(eos, "eos");
@@ -460,8 +458,10 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
       size_t len = 1;
       uint32_t cp = utf8_next(s, i, &len);
       auto it = byte_map().cp_to_byte.find(cp);
-      if (it != byte_map().cp_to_byte.end()) out += static_cast<char>(it->second);
-      else out += s.substr(i, len);  // a non-byte-level added token: emit as written
+      if (it != byte_map().cp_to_byte.end())
+        out += static_cast<char>(it->second);
+      else
+        out += s.substr(i, len);  // a non-byte-level added token: emit as written
       i += len;
     }
   }
@@ -475,15 +475,19 @@ std::string Tokenizer::to_json() const {
   ojson added = ojson::array();
   for (size_t id = 0; id < tokens_.size(); ++id) {
     if (!is_special_[id]) continue;
-    added.push_back({{"id", id}, {"content", tokens_[id]}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+    added.push_back({{"id", id},
+                     {"content", tokens_[id]},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
   }
-  ojson byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
-                      {"use_regex", true}};
+  ojson byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   ojson pre = byte_level;
   if (pre_tokenizer_ == PreTokenizer::Llama3) {
-    ojson split = {{"type", "Split"}, {"pattern", {{"Regex", kLlama3Pattern}}}, {"behavior", "Isolated"},
-                   {"invert", false}};
+    ojson split = {
+        {"type", "Split"}, {"pattern", {{"Regex", kLlama3Pattern}}}, {"behavior", "Isolated"}, {"invert", false}};
     ojson bl = byte_level;
     bl["use_regex"] = false;
     pre = {{"type", "Sequence"}, {"pretokenizers", {split, bl}}};
@@ -503,9 +507,16 @@ std::string Tokenizer::to_json() const {
       {"post_processor", byte_level},
       {"decoder", byte_level},
       {"model",
-       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", nullptr},
-        {"end_of_word_suffix", nullptr}, {"fuse_unk", false}, {"byte_fallback", false},
-        {"ignore_merges", ignore_merges_}, {"vocab", vocab}, {"merges", merges}}},
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false},
+        {"byte_fallback", false},
+        {"ignore_merges", ignore_merges_},
+        {"vocab", vocab},
+        {"merges", merges}}},
   };
   return root.dump(2);
 }
@@ -551,14 +562,17 @@ Tokenizer Tokenizer::from_json(const std::string& json_text, const std::string& 
         throw fail("pre_tokenizer.pretokenizers: unsupported entry of type '" + type_of(p) + "'");
     }
     if (!has_byte_level) throw fail("pre_tokenizer has no ByteLevel step: not a byte-level BPE");
-    if (regex == kLlama3Pattern) tok.pre_tokenizer_ = PreTokenizer::Llama3;
-    else if (regex == kGpt2Pattern || regex.empty()) tok.pre_tokenizer_ = PreTokenizer::Gpt2;
-    else throw fail("pre_tokenizer Split regex is not one loom implements (GPT-2 or Llama 3): " + regex);
+    if (regex == kLlama3Pattern)
+      tok.pre_tokenizer_ = PreTokenizer::Llama3;
+    else if (regex == kGpt2Pattern || regex.empty())
+      tok.pre_tokenizer_ = PreTokenizer::Gpt2;
+    else
+      throw fail("pre_tokenizer Split regex is not one loom implements (GPT-2 or Llama 3): " + regex);
   } else {
     throw fail("pre_tokenizer must be ByteLevel or a Sequence with Split + ByteLevel, got '" + type_of(pre) + "'");
   }
-  tok.ignore_merges_ = model.contains("ignore_merges") && model["ignore_merges"].is_boolean() &&
-                       model["ignore_merges"].get<bool>();
+  tok.ignore_merges_ =
+      model.contains("ignore_merges") && model["ignore_merges"].is_boolean() && model["ignore_merges"].get<bool>();
 
   if (!model.contains("vocab") || !model["vocab"].is_object()) throw fail("model.vocab must be an object");
   std::map<int64_t, std::string> by_id;

@@ -47,8 +47,10 @@ std::string sanitize_utf8(const std::string& text) {
   while (i < text.size()) {
     size_t len = 1;
     uint32_t cp = utf8_next(text, i, &len);
-    if (len == 1 && cp >= 0x80) out += utf8_encode(cp);  // a stray byte, read as Latin-1
-    else out.append(text, i, len);
+    if (len == 1 && cp >= 0x80)
+      out += utf8_encode(cp);  // a stray byte, read as Latin-1
+    else
+      out.append(text, i, len);
     i += len;
   }
   return out;

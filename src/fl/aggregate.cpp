@@ -20,7 +20,8 @@ std::vector<ParamSpec> aggregator_param_specs() {
       {"bayes_lambda0", T::Float, "1e-3", "bayes*: prior precision of the global update (around the previous model)"},
       {"bayes_iters", T::Int, "20", "bayes*: variational EM iterations"},
       {"bayes_leave_one_out", T::Bool, "true",
-       "bayes*: score each party against the others' mean (false = the textbook VB residual, which concentrates weight on a few parties when data is skewed)"},
+       "bayes*: score each party against the others' mean (false = the textbook VB residual, which concentrates weight "
+       "on a few parties when data is skewed)"},
       {"bayes_cap_at_median", T::Bool, "true",
        "bayes*: cap each precision at the median one, so no party counts more than the typical party"},
       {"bayes_carry", T::Float, "0.5", "bayes_carry: share of last round's posterior evidence kept as the prior"},
@@ -64,8 +65,8 @@ void require_shapes(const RoundUpdates& r) {
 [[noreturn]] void throw_non_finite(const RoundUpdates& r) {
   auto bad = torch::isfinite(r.updates).all(1).logical_not().nonzero();
   const int64_t k = bad.numel() ? bad[0][0].item<int64_t>() : 0;
-  const std::string who = k < static_cast<int64_t>(r.party_ids.size()) ? r.party_ids[static_cast<size_t>(k)]
-                                                                        : "party " + std::to_string(k);
+  const std::string who =
+      k < static_cast<int64_t>(r.party_ids.size()) ? r.party_ids[static_cast<size_t>(k)] : "party " + std::to_string(k);
   throw Error("aggregate: the update of " + who + " contains NaN or infinity");
 }
 
@@ -222,11 +223,13 @@ class Bayes : public Aggregator {
     std::vector<int64_t> layers = per_layer_ && !r.layer_sizes.empty() ? r.layer_sizes : std::vector<int64_t>{d};
     int64_t total = 0;
     for (int64_t n : layers) total += n;
-    if (total != d) throw Error("aggregate: layer_sizes sum to " + std::to_string(total) + ", not d=" + std::to_string(d));
+    if (total != d)
+      throw Error("aggregate: layer_sizes sum to " + std::to_string(total) + ", not d=" + std::to_string(d));
     std::vector<double> alpha0(static_cast<size_t>(K), o_.bayes_alpha0), beta0(static_cast<size_t>(K), o_.bayes_beta0);
     if (carry_) {
       for (int64_t k = 0; k < K; ++k) {
-        const std::string id = k < static_cast<int64_t>(r.party_ids.size()) ? r.party_ids[static_cast<size_t>(k)] : std::to_string(k);
+        const std::string id =
+            k < static_cast<int64_t>(r.party_ids.size()) ? r.party_ids[static_cast<size_t>(k)] : std::to_string(k);
         auto it = carried_.find(id);
         if (it == carried_.end()) continue;
         // Part of last round's evidence, re-expressed for this round's d, is the prior.
@@ -247,12 +250,14 @@ class Bayes : public Aggregator {
       out.slice(0, offset, offset + n).copy_(mean * s);
       auto tau = normalized(last.expected_precision());
       for (int64_t k = 0; k < K; ++k)
-        weights[static_cast<size_t>(k)] += tau[static_cast<size_t>(k)] * static_cast<double>(n) / static_cast<double>(d);
+        weights[static_cast<size_t>(k)] +=
+            tau[static_cast<size_t>(k)] * static_cast<double>(n) / static_cast<double>(d);
       offset += n;
     }
     if (carry_)
       for (int64_t k = 0; k < K; ++k) {
-        const std::string id = k < static_cast<int64_t>(r.party_ids.size()) ? r.party_ids[static_cast<size_t>(k)] : std::to_string(k);
+        const std::string id =
+            k < static_cast<int64_t>(r.party_ids.size()) ? r.party_ids[static_cast<size_t>(k)] : std::to_string(k);
         carried_[id] = {last.alpha[static_cast<size_t>(k)], last.beta[static_cast<size_t>(k)]};
       }
     return {out, normalized(weights)};
@@ -396,8 +401,8 @@ PrecisionPosterior infer_precisions(const torch::Tensor& updates, const std::vec
 }
 
 const std::vector<std::string>& aggregator_names() {
-  static const std::vector<std::string> names = {"fedavg", "median", "trimmed_mean", "krum", "multi_krum", "geomed",
-                                                 "bayes", "bayes_layer", "bayes_carry", "bayes_cf"};
+  static const std::vector<std::string> names = {"fedavg", "median", "trimmed_mean", "krum",        "multi_krum",
+                                                 "geomed", "bayes",  "bayes_layer",  "bayes_carry", "bayes_cf"};
   return names;
 }
 

@@ -13,9 +13,11 @@ size_t IdxArray::item_size() const {
 
 IdxArray parse_idx(const std::string& bytes, const std::string& origin) {
   auto u8 = [&](size_t i) { return static_cast<uint8_t>(bytes[i]); };
-  if (bytes.size() < 4) throw Error(origin + ": too short for an IDX header (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() < 4)
+    throw Error(origin + ": too short for an IDX header (" + std::to_string(bytes.size()) + " bytes)");
   if (u8(0) != 0 || u8(1) != 0) throw Error(origin + ": not an IDX file (magic bytes are not 0 0)");
-  if (u8(2) != 0x08) throw Error(origin + ": IDX data type 0x" + std::to_string(u8(2)) + " is not unsigned byte (0x08)");
+  if (u8(2) != 0x08)
+    throw Error(origin + ": IDX data type 0x" + std::to_string(u8(2)) + " is not unsigned byte (0x08)");
   const size_t rank = u8(3);
   if (rank < 1 || rank > 4) throw Error(origin + ": IDX rank " + std::to_string(rank) + " is outside 1..4");
   if (bytes.size() < 4 + 4 * rank) throw Error(origin + ": header truncated (sizes missing)");

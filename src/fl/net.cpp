@@ -1,6 +1,7 @@
 #include "loom/fl/net.h"
 
 #include <grpcpp/grpcpp.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -13,13 +14,11 @@
 #include <random>
 #include <thread>
 
-#include <yaml-cpp/yaml.h>
-
 #include "fl.grpc.pb.h"
 #include "loom/core/atomic_file.h"
 #include "loom/core/cpu_setup.h"
-#include "loom/core/safetensors.h"
 #include "loom/core/error.h"
+#include "loom/core/safetensors.h"
 #include "loom/fl/aggregate.h"
 #include "loom/fl/simulate.h"
 #include "loom/model/model_dir.h"
@@ -182,19 +181,24 @@ class FederationServer final : public wire::Federation::Service {
       }
       if (chunk.round() != round) return refuse("chunks of one update name different rounds");
       if (chunk.total_elements() != d)
-        return refuse("update has " + std::to_string(chunk.total_elements()) + " elements; the model has " + std::to_string(d));
-      if (chunk.offset() != expected_offset) return refuse("chunk offset " + std::to_string(chunk.offset()) +
-                                                           " where " + std::to_string(expected_offset) + " was expected");
+        return refuse("update has " + std::to_string(chunk.total_elements()) + " elements; the model has " +
+                      std::to_string(d));
+      if (chunk.offset() != expected_offset)
+        return refuse("chunk offset " + std::to_string(chunk.offset()) + " where " + std::to_string(expected_offset) +
+                      " was expected");
       if (chunk.values_size() > d - expected_offset) return refuse("chunk runs past the end of the tensor");
       for (int i = 0; i < chunk.values_size(); ++i) {
         const float v = chunk.values(i);
-        if (!std::isfinite(v)) return refuse("update contains NaN or infinity at element " + std::to_string(expected_offset + i));
+        if (!std::isfinite(v))
+          return refuse("update contains NaN or infinity at element " + std::to_string(expected_offset + i));
         out[expected_offset + i] = v;
       }
       expected_offset += chunk.values_size();
     }
     if (round < 0) return refuse("empty update stream");
-    if (expected_offset != d) return refuse("update stream ended after " + std::to_string(expected_offset) + " of " + std::to_string(d) + " elements");
+    if (expected_offset != d)
+      return refuse("update stream ended after " + std::to_string(expected_offset) + " of " + std::to_string(d) +
+                    " elements");
     if (!(count > 0) || !std::isfinite(count)) return refuse("sample_count must be positive");
     std::lock_guard<std::mutex> lock(mu_);
     if (done_ || round != round_) {
@@ -231,8 +235,8 @@ class FederationServer final : public wire::Federation::Service {
         close_round();
         warned = false;
       } else if (waited >= deadline_s_ && !warned) {
-        std::cerr << "loom fl serve: round " << round_ + 1 << " deadline passed with " << n << " of quorum "
-                  << quorum_ << " updates; waiting\n";
+        std::cerr << "loom fl serve: round " << round_ + 1 << " deadline passed with " << n << " of quorum " << quorum_
+                  << " updates; waiting\n";
         warned = true;
       }
     }
@@ -285,12 +289,16 @@ class FederationServer final : public wire::Federation::Service {
     make_dirs(state_dir_);
     const std::string global_file = "global-" + std::to_string(round_) + ".safetensors";
     save_tensors(state_dir_ + "/" + global_file, {{"global", global_}});
-    nlohmann::json state = {{"round", round_},           {"rounds", rounds_},   {"global", global_file},
-                            {"aggregator", aggregator_name_}, {"aggregator_state", aggregator_->state()},
+    nlohmann::json state = {{"round", round_},
+                            {"rounds", rounds_},
+                            {"global", global_file},
+                            {"aggregator", aggregator_name_},
+                            {"aggregator_state", aggregator_->state()},
                             {"history", history_}};
     write_file_atomic(state_dir_ + "/state.json", state.dump(2));
     for (const auto& e : fs::directory_iterator(state_dir_))
-      if (e.path().filename().string().rfind("global-", 0) == 0 && e.path().filename() != global_file) fs::remove(e.path());
+      if (e.path().filename().string().rfind("global-", 0) == 0 && e.path().filename() != global_file)
+        fs::remove(e.path());
   }
 
   void restore() {
@@ -411,7 +419,8 @@ void join(const Params& p) {
   auto context = [&](grpc::ClientContext* ctx) {
     ctx->AddMetadata("x-loom-party", party_id);
     ctx->AddMetadata("authorization", "Bearer " + p.get_string("token"));
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(rpc_deadline * 1000)));
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(static_cast<int64_t>(rpc_deadline * 1000)));
   };
   auto unreachable_since = Clock::now();
   auto retry_or_throw = [&](const grpc::Status& s, const std::string& what) {
@@ -436,8 +445,9 @@ void join(const Params& p) {
       }
       if (!global.defined()) {
         if (chunk.total_elements() != model.initial().numel())
-          throw Error("the server's model has " + std::to_string(chunk.total_elements()) + " parameters; this party's has " +
-                      std::to_string(model.initial().numel()) + " (do hidden and seed match?)");
+          throw Error("the server's model has " + std::to_string(chunk.total_elements()) +
+                      " parameters; this party's has " + std::to_string(model.initial().numel()) +
+                      " (do hidden and seed match?)");
         global = torch::empty({chunk.total_elements()});
         round = chunk.round();
       }
@@ -454,7 +464,8 @@ void join(const Params& p) {
     if (done) break;
     if (received != global.numel()) continue;
     unreachable_since = Clock::now();
-    torch::Tensor update = model.local_update(global, party, sim, static_cast<uint64_t>(round), static_cast<size_t>(index));
+    torch::Tensor update =
+        model.local_update(global, party, sim, static_cast<uint64_t>(round), static_cast<size_t>(index));
     if (party.bad) update = corrupt_update(update, sim.corruption, sim.corruption_scale, {}, gen);
     for (;;) {
       grpc::ClientContext ctx;
@@ -498,14 +509,17 @@ void write_test_certificates(const std::string& dir, int parties, const std::vec
   const std::string q = "'" + dir + "'";
   // The documented recipe (docs/fl.md), run with the openssl tool.
   const std::vector<std::string> steps = {
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj '/CN=loom test CA' -keyout " + q + "/ca.key -out " + q + "/ca.pem",
-      "openssl req -newkey rsa:2048 -nodes -subj '/CN=" + hosts.front() + "' -keyout " + q + "/server.key -out " + q + "/server.csr",
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj '/CN=loom test CA' -keyout " + q + "/ca.key -out " +
+          q + "/ca.pem",
+      "openssl req -newkey rsa:2048 -nodes -subj '/CN=" + hosts.front() + "' -keyout " + q + "/server.key -out " + q +
+          "/server.csr",
       "printf 'subjectAltName=" + san + "\\n' > " + q + "/server.ext",
-      "openssl x509 -req -in " + q + "/server.csr -CA " + q + "/ca.pem -CAkey " + q + "/ca.key -CAcreateserial -days 365 -extfile " +
-          q + "/server.ext -out " + q + "/server.pem",
+      "openssl x509 -req -in " + q + "/server.csr -CA " + q + "/ca.pem -CAkey " + q +
+          "/ca.key -CAcreateserial -days 365 -extfile " + q + "/server.ext -out " + q + "/server.pem",
   };
   for (const auto& cmd : steps)
-    if (std::system((cmd + " > /dev/null 2>&1").c_str()) != 0) throw Error("certificate step failed: " + cmd + " (is openssl installed?)");
+    if (std::system((cmd + " > /dev/null 2>&1").c_str()) != 0)
+      throw Error("certificate step failed: " + cmd + " (is openssl installed?)");
   std::random_device rd;
   std::string tokens;
   for (int k = 0; k < parties; ++k) {

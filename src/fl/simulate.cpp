@@ -42,7 +42,8 @@ std::vector<ParamSpec> simulation_param_specs() {
        "bayes_layer, bayes_carry, bayes_cf"},
       {"corruption", T::String, "label_flip", "what bad parties do: " + corruptions},
       {"bad_fraction", T::Float, "0.3", "share of parties that are bad"},
-      {"corruption_scale", T::Float, "3", "gaussian: noise std as a multiple of ‖u‖/√d; sign_flip, scaled, colluding: factor"},
+      {"corruption_scale", T::Float, "3",
+       "gaussian: noise std as a multiple of ‖u‖/√d; sign_flip, scaled, colluding: factor"},
       {"dirichlet_alpha", T::Float, "0.5", "Dirichlet concentration of the label split; large = IID, small = non-IID"},
       {"samples_per_party", T::Int, "0", "cap on each party's training examples; 0 = all it is dealt"},
       {"local_epochs", T::Int, "1", "passes over its data a party makes per round"},
@@ -79,7 +80,8 @@ SimulationOptions SimulationOptions::from_params(const Params& p) {
   if (o.aggregators.empty()) throw Error("aggregators is empty");
   if (!(o.bad_fraction >= 0 && o.bad_fraction < 1)) throw Error("bad_fraction must lie in [0, 1)");
   if (!(o.dirichlet_alpha > 0)) throw Error("dirichlet_alpha must be positive");
-  if (o.batch_size < 1 || o.local_epochs < 1 || o.hidden < 1) throw Error("batch_size, local_epochs and hidden must be positive");
+  if (o.batch_size < 1 || o.local_epochs < 1 || o.hidden < 1)
+    throw Error("batch_size, local_epochs and hidden must be positive");
   return o;
 }
 
@@ -90,7 +92,8 @@ LabelledImages load_fashion_mnist(const std::string& dir, bool train) {
   if (images.shape.size() != 3 || images.item_size() != 784)
     throw Error(prefix + "-images-idx3-ubyte.gz: expected [N, 28, 28] images");
   if (labels.shape.size() != 1 || labels.count() != images.count())
-    throw Error(prefix + "-labels-idx1-ubyte.gz: expected one label per image (" + std::to_string(images.count()) + ")");
+    throw Error(prefix + "-labels-idx1-ubyte.gz: expected one label per image (" + std::to_string(images.count()) +
+                ")");
   for (uint8_t y : labels.data)
     if (y > 9) throw Error(prefix + "-labels-idx1-ubyte.gz: label " + std::to_string(y) + " outside 0..9");
   const auto n = static_cast<int64_t>(images.count());
@@ -105,7 +108,8 @@ std::vector<std::vector<int64_t>> dirichlet_split(const std::vector<int64_t>& la
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + 17);
   std::gamma_distribution<double> gamma(alpha, 1.0);
   std::vector<std::vector<int64_t>> by_class(10), out(static_cast<size_t>(parties));
-  for (size_t i = 0; i < labels.size(); ++i) by_class[static_cast<size_t>(labels[i])].push_back(static_cast<int64_t>(i));
+  for (size_t i = 0; i < labels.size(); ++i)
+    by_class[static_cast<size_t>(labels[i])].push_back(static_cast<int64_t>(i));
   for (auto& members : by_class) {
     auto order = shuffled_indices(members.size(), seed, 0xC1A55);
     std::vector<double> p(static_cast<size_t>(parties));
@@ -115,7 +119,8 @@ std::vector<std::vector<int64_t>> dirichlet_split(const std::vector<int64_t>& la
     double cumulative = 0;
     for (size_t k = 0; k < p.size(); ++k) {
       cumulative += p[k] / total;
-      const size_t end = k + 1 == p.size() ? members.size() : static_cast<size_t>(cumulative * static_cast<double>(members.size()));
+      const size_t end =
+          k + 1 == p.size() ? members.size() : static_cast<size_t>(cumulative * static_cast<double>(members.size()));
       for (size_t i = start; i < std::max(start, end); ++i) out[k].push_back(members[order[i]]);
       start = std::max(start, end);
     }
@@ -175,7 +180,8 @@ torch::Tensor FlatModel::local_update(const torch::Tensor& global, const Party& 
   torch::optim::SGD opt(net_->parameters(), torch::optim::SGDOptions(o.local_lr));
   const int64_t n = party.images.size(0);
   for (int64_t epoch = 0; epoch < o.local_epochs; ++epoch) {
-    auto order = shuffled_indices(static_cast<size_t>(n), o.seed * 7919 + k, round * 131 + static_cast<uint64_t>(epoch));
+    auto order =
+        shuffled_indices(static_cast<size_t>(n), o.seed * 7919 + k, round * 131 + static_cast<uint64_t>(epoch));
     auto idx = torch::tensor(std::vector<int64_t>(order.begin(), order.end()));
     for (int64_t s = 0; s < n; s += o.batch_size) {
       auto b = idx.slice(0, s, std::min(n, s + o.batch_size));
@@ -205,7 +211,8 @@ torch::Tensor corrupt_update(const torch::Tensor& u, Corruption corruption, doub
 }
 
 std::vector<Party> make_parties(const SimulationOptions& o, const LabelledImages& train) {
-  std::vector<int64_t> labels(train.labels.data_ptr<int64_t>(), train.labels.data_ptr<int64_t>() + train.labels.numel());
+  std::vector<int64_t> labels(train.labels.data_ptr<int64_t>(),
+                              train.labels.data_ptr<int64_t>() + train.labels.numel());
   auto split = dirichlet_split(labels, o.parties, o.dirichlet_alpha, o.seed);
   // The bad set: a seeded choice of round(bad_fraction * K) parties.
   const auto n_bad = o.corruption == Corruption::None
@@ -276,7 +283,8 @@ nlohmann::json simulate(const SimulationOptions& o, const std::string& out_dir) 
       Detection d = detect_bad(a.weights, is_bad);
       det.push_back({{"precision", d.precision}, {"recall", d.recall}});
     }
-    std::cerr << "loom fl: " << name << " accuracy after " << o.rounds << " rounds: " << acc.back().get<double>() << "\n";
+    std::cerr << "loom fl: " << name << " accuracy after " << o.rounds << " rounds: " << acc.back().get<double>()
+              << "\n";
     per_aggregator[name] = {{"accuracy", acc}, {"weights", weights}, {"detection", det}};
     final_accuracy[name] = acc.back();
   }

@@ -108,9 +108,12 @@ std::string foldoc_first_sentence(const std::string& body) {
   std::string plain;
   bool in_tag = false;
   for (char c : text) {
-    if (c == '<') in_tag = true;
-    else if (c == '>' && in_tag) in_tag = false;
-    else if (!in_tag && c != '{' && c != '}') plain += c;
+    if (c == '<')
+      in_tag = true;
+    else if (c == '>' && in_tag)
+      in_tag = false;
+    else if (!in_tag && c != '{' && c != '}')
+      plain += c;
   }
   plain = collapse_spaces(plain);
   size_t end = plain.find(". ");
@@ -167,7 +170,8 @@ Domain user_domain(const std::string& spec) {
     const std::string path = dir + "/" + file;
     if (!fs::exists(path)) throw Error("domain '" + name + "': " + path + " not found");
     for_each_jsonl(path, [&, out = out](const nlohmann::json& row, size_t line) {
-      out->push_back({jsonl_string_field(row, "prompt", path, line), jsonl_string_field(row, "completion", path, line)});
+      out->push_back(
+          {jsonl_string_field(row, "prompt", path, line), jsonl_string_field(row, "completion", path, line)});
     });
     if (out->empty()) throw Error("domain '" + name + "': " + path + " has no rows");
   }

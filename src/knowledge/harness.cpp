@@ -30,13 +30,28 @@ namespace {
 // The per-round training loop reuses the core's declarations, with defaults
 // that follow the paper: constant learning rate, no warmup, no weight decay.
 const std::map<std::string, std::string>& inherited_training_defaults() {
-  static const std::map<std::string, std::string> keys = {
-      {"max_seq_len", "128"},  {"packing", ""},        {"micro_batch_size", "16"}, {"grad_accum", ""},
-      {"min_lr_ratio", "1.0"}, {"warmup_steps", "0"},  {"weight_decay", "0"},      {"beta1", ""},
-      {"beta2", "0.999"},      {"grad_clip", ""},      {"threads", ""},            {"log_every", "50"},
-      {"eval_every", "0"},     {"eval_max_batches", "4"}, {"checkpoint_every", "100"}, {"keep_checkpoints", "1"},
-      {"progress", ""},          {"tuning", "lora"},    {"lora_r", ""},             {"lora_alpha", ""},
-      {"lora_dropout", ""},      {"lora_targets", ""}};
+  static const std::map<std::string, std::string> keys = {{"max_seq_len", "128"},
+                                                          {"packing", ""},
+                                                          {"micro_batch_size", "16"},
+                                                          {"grad_accum", ""},
+                                                          {"min_lr_ratio", "1.0"},
+                                                          {"warmup_steps", "0"},
+                                                          {"weight_decay", "0"},
+                                                          {"beta1", ""},
+                                                          {"beta2", "0.999"},
+                                                          {"grad_clip", ""},
+                                                          {"threads", ""},
+                                                          {"log_every", "50"},
+                                                          {"eval_every", "0"},
+                                                          {"eval_max_batches", "4"},
+                                                          {"checkpoint_every", "100"},
+                                                          {"keep_checkpoints", "1"},
+                                                          {"progress", ""},
+                                                          {"tuning", "lora"},
+                                                          {"lora_r", ""},
+                                                          {"lora_alpha", ""},
+                                                          {"lora_dropout", ""},
+                                                          {"lora_targets", ""}};
   return keys;
 }
 
@@ -52,7 +67,9 @@ std::vector<ParamSpec> knowledge_param_specs() {
        "domains in order, comma-separated: elements, eng_fra, foldoc, fortunes, or NAME=DIR[@METRIC]"},
       {"strategy", T::String, "sequential", "knowledge run: the strategy (see `loom knowledge strategies`)"},
       {"strategies", T::String, "sequential,replay", "knowledge compare: strategies, comma-separated"},
-      {"setting", T::String, "semi_cooperative",
+      {"setting",
+       T::String,
+       "semi_cooperative",
        "semi_cooperative: a round cannot read earlier rounds' data; fully_cooperative: it can",
        {"semi_cooperative", "fully_cooperative"}},
       {"tunings", T::String, "lora,full", "knowledge compare: tuning modes, comma-separated"},
@@ -64,12 +81,17 @@ std::vector<ParamSpec> knowledge_param_specs() {
       {"replay_w_hist", T::Float, "0.5", "replay: each earlier domain resampled to w_hist x the current size"},
       {"joint_balanced", T::Bool, "false", "joint: upsample every domain to the largest (false = natural proportions)"},
       {"olora_lambda", T::Float, "0.01", "O-LoRA: weight of sum |A_new A_prev^T|"},
-      {"lora_merge", T::String, "delta", "merging adapters: delta = exact B·A; peft = A and B separately (PEFT)",
+      {"lora_merge",
+       T::String,
+       "delta",
+       "merging adapters: delta = exact B·A; peft = A and B separately (PEFT)",
        {"delta", "peft"}},
       {"merge_density", T::Float, "0.2", "TIES/DARE density (share of each task vector kept)"},
       {"domain_max_train", T::Int, "1500", "training examples kept per domain; 0 = all"},
       {"domain_max_test", T::Int, "100", "examples scored per domain (of the eval_on split); 0 = all"},
-      {"eval_on", T::String, "train",
+      {"eval_on",
+       T::String,
+       "train",
        "what R[t][j] scores: train = recall of a fixed sample of domain j's trained items (was the knowledge "
        "added, is it kept); test = held-out items (generalisation; near zero for facts a small model cannot infer)",
        {"train", "test"}},
@@ -163,7 +185,8 @@ class KnowledgeRun : public RoundContext {
     for (const auto& spec : options_.domains) {
       DomainData d;
       d.domain = build_domain(spec, options_.domain_options);
-      for (const auto& pc : d.domain.train) d.train.push_back(make_prompt_example(tokenizer_, pc.prompt, pc.completion, dopts));
+      for (const auto& pc : d.domain.train)
+        d.train.push_back(make_prompt_example(tokenizer_, pc.prompt, pc.completion, dopts));
       d.train = fit_examples(std::move(d.train), dopts);
       if (options_.eval_on_train) {
         // The split is shuffled, so the first items are a seeded random sample.
@@ -214,7 +237,8 @@ class KnowledgeRun : public RoundContext {
     // Validation = held-out base text: the trainer's val_loss then tracks forgetting.
     std::vector<Example> valid(base_eval_.begin(), base_eval_.begin() + std::min<size_t>(base_eval_.size(), 64));
     auto comm = Communicator::create(DistOptions{});
-    Trainer trainer(opts, start, tokenizer_, std::move(data), std::move(valid), comm.get(), round_dir(round_) + "/train");
+    Trainer trainer(opts, start, tokenizer_, std::move(data), std::move(valid), comm.get(),
+                    round_dir(round_) + "/train");
     if (configure) configure(trainer);
     auto t0 = std::chrono::steady_clock::now();
     trainer.run(/*resume=*/true);
@@ -240,7 +264,8 @@ class KnowledgeRun : public RoundContext {
         // Byte-level tokens may stop inside a character: keep the text valid UTF-8.
         answer = sanitize_utf8(answer.substr(0, answer.find('\n')));
         total += score_answer(d.domain.metric, answer, pc.completion);
-        if (i < 3) samples[d.domain.name].push_back({{"prompt", pc.prompt}, {"reference", pc.completion}, {"answer", answer}});
+        if (i < 3)
+          samples[d.domain.name].push_back({{"prompt", pc.prompt}, {"reference", pc.completion}, {"answer", answer}});
       }
       scores[d.domain.name] = total / static_cast<double>(d.eval.size());
     }
@@ -434,8 +459,13 @@ std::string compare_knowledge(const KnowledgeOptions& options, const std::vector
         nlohmann::json r = run_knowledge(o, dir);
         double seconds = 0;
         for (const auto& round : r["rounds"]) seconds += round.value("round_seconds", 0.0);
-        runs.push_back({{"strategy", s}, {"tuning", tuning_name(t)}, {"seed", seed}, {"dir", dir},
-                        {"summary", r["summary"]}, {"matrix", r["matrix"]}, {"seconds", seconds}});
+        runs.push_back({{"strategy", s},
+                        {"tuning", tuning_name(t)},
+                        {"seed", seed},
+                        {"dir", dir},
+                        {"summary", r["summary"]},
+                        {"matrix", r["matrix"]},
+                        {"seconds", seconds}});
       }
     }
   // Mean and half-range over seeds per (strategy, tuning).
@@ -444,8 +474,10 @@ std::string compare_knowledge(const KnowledgeOptions& options, const std::vector
     for (double x : v) mean += x, lo = std::min(lo, x), hi = std::max(hi, x);
     mean /= static_cast<double>(v.size());
     char buf[48];
-    if (v.size() > 1) std::snprintf(buf, sizeof(buf), "%.3f ± %.3f", mean, (hi - lo) / 2);
-    else std::snprintf(buf, sizeof(buf), "%.3f", mean);
+    if (v.size() > 1)
+      std::snprintf(buf, sizeof(buf), "%.3f ± %.3f", mean, (hi - lo) / 2);
+    else
+      std::snprintf(buf, sizeof(buf), "%.3f", mean);
     return std::string(buf);
   };
   std::ostringstream md;
@@ -473,8 +505,11 @@ std::string compare_knowledge(const KnowledgeOptions& options, const std::vector
        << stat(cols["new"]) << " | " << stat(cols["acq"]) << " | " << stat(cols["ppl"]) << " | " << stat(cols["sec"])
        << " |\n";
   }
-  nlohmann::json summary = {{"setting", setting_name(options.setting)}, {"domains", options.domains},
-                            {"seeds", seeds}, {"runs", runs}, {"table_markdown", md.str()}};
+  nlohmann::json summary = {{"setting", setting_name(options.setting)},
+                            {"domains", options.domains},
+                            {"seeds", seeds},
+                            {"runs", runs},
+                            {"table_markdown", md.str()}};
   write_file_atomic(out_dir + "/compare.json", summary.dump(2));
   write_file_atomic(out_dir + "/compare.md", md.str());
   return md.str();

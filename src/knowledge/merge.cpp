@@ -161,7 +161,8 @@ void merge_adapter_deltas_into(LlamaForCausalLM& base, const std::vector<PeftAda
   std::set<std::string> touched;
   for (const auto& a : adapters)
     for (const auto& m : a.modules()) {
-      if (!modules.count(m)) throw Error(a.origin + ": tensor '" + PeftAdapter::key(m, 'A') + "' matches no module of the base");
+      if (!modules.count(m))
+        throw Error(a.origin + ": tensor '" + PeftAdapter::key(m, 'A') + "' matches no module of the base");
       touched.insert(m);
     }
   std::vector<double> weights, densities;
@@ -254,12 +255,14 @@ void read_input_parameters(const std::string& path, const YAML::Node& params, Me
   if (!params.IsMap()) throw Error(where(path, params) + ": 'parameters' must be a mapping");
   for (const auto& kv : params) {
     const std::string key = kv.first.as<std::string>();
-    if (key == "weight") input->weight = scalar<double>(path, kv.second, key);
-    else if (key == "density") input->density = scalar<double>(path, kv.second, key);
-    else throw Error(where(path, kv.first) + ": unknown parameter '" + key + "'; valid: weight, density");
+    if (key == "weight")
+      input->weight = scalar<double>(path, kv.second, key);
+    else if (key == "density")
+      input->density = scalar<double>(path, kv.second, key);
+    else
+      throw Error(where(path, kv.first) + ": unknown parameter '" + key + "'; valid: weight, density");
   }
-  if (!(input->density > 0 && input->density <= 1))
-    throw Error(where(path, params) + ": density must lie in (0, 1]");
+  if (!(input->density > 0 && input->density <= 1)) throw Error(where(path, params) + ": density must lie in (0, 1]");
 }
 
 }  // namespace
@@ -328,8 +331,10 @@ LlamaForCausalLM run_merge(const MergeSpec& spec, PeftAdapter* merged_adapter) {
   std::vector<LlamaForCausalLM> models;
   for (const auto& s : spec.sources) {
     inputs.push_back(s.input);
-    if (fs::exists(s.path + "/adapter_config.json")) adapters.push_back(load_peft_adapter(s.path));
-    else models.push_back(load_model_dir(s.path).model);
+    if (fs::exists(s.path + "/adapter_config.json"))
+      adapters.push_back(load_peft_adapter(s.path));
+    else
+      models.push_back(load_model_dir(s.path).model);
   }
   if (!adapters.empty() && !models.empty())
     throw Error("merge: sources mix adapters and full models; merge one kind at a time");

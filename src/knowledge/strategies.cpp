@@ -55,7 +55,8 @@ namespace {
 // examples) as many passes as sequential training gives it.
 int64_t steps_for_same_passes(const RoundContext& ctx, size_t total, size_t current) {
   return static_cast<int64_t>(static_cast<double>(ctx.options().steps_per_round) * static_cast<double>(total) /
-                                  static_cast<double>(current) + 0.5);
+                                  static_cast<double>(current) +
+                              0.5);
 }
 
 LlamaForCausalLM finish(LlamaForCausalLM model) {
@@ -83,7 +84,8 @@ class Replay : public Strategy {
     const size_t current = data.size();
     const auto n = static_cast<size_t>(ctx.options().replay_w_hist * static_cast<double>(current) + 0.5);
     for (int j = 0; j < t; ++j) {
-      auto old = resample_examples(ctx.training_data(j), n, ctx.options().seed * 131 + static_cast<uint64_t>(t * 17 + j));
+      auto old =
+          resample_examples(ctx.training_data(j), n, ctx.options().seed * 131 + static_cast<uint64_t>(t * 17 + j));
       data.insert(data.end(), std::make_move_iterator(old.begin()), std::make_move_iterator(old.end()));
     }
     const int64_t steps = steps_for_same_passes(ctx, data.size(), current);
@@ -117,7 +119,8 @@ class OLora : public Strategy {
  public:
   bool needs_past_data() const override { return false; }
   void check(const KnowledgeOptions& o) const override {
-    if (o.tuning != Tuning::Lora) throw Error("strategy 'olora' needs tuning: lora (its penalty is on LoRA's A matrices)");
+    if (o.tuning != Tuning::Lora)
+      throw Error("strategy 'olora' needs tuning: lora (its penalty is on LoRA's A matrices)");
   }
   LlamaForCausalLM run_round(RoundContext& ctx) override {
     const int t = ctx.round();
@@ -167,8 +170,8 @@ class Merge : public Strategy {
     mo.method = t == 0 ? MergeMethod::TaskArithmetic : method_;
     mo.seed = o.seed;
     const bool average = method_ == MergeMethod::Linear;
-    std::vector<MergeInput> inputs(static_cast<size_t>(t + 1),
-                                   MergeInput{average ? 1.0 / (t + 1) : 1.0, t == 0 || average ? 1.0 : o.merge_density});
+    std::vector<MergeInput> inputs(static_cast<size_t>(t + 1), MergeInput{average ? 1.0 / (t + 1) : 1.0,
+                                                                          t == 0 || average ? 1.0 : o.merge_density});
     LlamaForCausalLM merged = ctx.base_model();
     if (o.tuning == Tuning::Full) {
       std::vector<LlamaForCausalLM> models;
@@ -198,7 +201,9 @@ struct Registered {
 std::map<std::string, Registered>& registry() {
   static std::map<std::string, Registered> table = [] {
     std::map<std::string, Registered> t;
-    auto simple = [](auto make) { return [make](const KnowledgeOptions&) -> std::unique_ptr<Strategy> { return make(); }; };
+    auto simple = [](auto make) {
+      return [make](const KnowledgeOptions&) -> std::unique_ptr<Strategy> { return make(); };
+    };
     t["sequential"] = {"each round tunes the previous round's merged model on the new domain",
                        simple([] { return std::make_unique<Sequential>(); })};
     t["replay"] = {"sequential, plus earlier domains resampled to replay_w_hist x the new domain's size",

@@ -33,7 +33,8 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return rms_norm(x, 
 
 RotaryEmbedding::RotaryEmbedding(int64_t head_dim, int64_t max_positions, double theta) {
   torch::NoGradGuard no_grad;
-  auto inv_freq = 1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, torch::kDouble) / static_cast<double>(head_dim));
+  auto inv_freq =
+      1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, torch::kDouble) / static_cast<double>(head_dim));
   auto freqs = torch::outer(torch::arange(max_positions, torch::kDouble), inv_freq);
   auto emb = torch::cat({freqs, freqs}, -1);
   cos_ = emb.cos().to(torch::kFloat);
@@ -67,7 +68,8 @@ torch::Tensor ProjectionImpl::forward(const torch::Tensor& x) {
   auto y = torch::nn::functional::linear(x, weight);
   if (!has_lora()) return y;
   auto lora_in = lora_dropout > 0 && is_training()
-                     ? torch::nn::functional::dropout(x, torch::nn::functional::DropoutFuncOptions().p(lora_dropout).training(true))
+                     ? torch::nn::functional::dropout(
+                           x, torch::nn::functional::DropoutFuncOptions().p(lora_dropout).training(true))
                      : x;
   return y + lora_B(lora_A(lora_in)) * lora_scaling;
 }
@@ -155,7 +157,8 @@ torch::Tensor LlamaForCausalLMImpl::output_weight() const {
 
 torch::Tensor LlamaForCausalLMImpl::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
                                                   const torch::Tensor& cu_seqlens, int64_t max_seqlen) {
-  if (input_ids.numel() > 0 && (input_ids.min().item<int64_t>() < 0 || input_ids.max().item<int64_t>() >= cfg_.vocab_size))
+  if (input_ids.numel() > 0 &&
+      (input_ids.min().item<int64_t>() < 0 || input_ids.max().item<int64_t>() >= cfg_.vocab_size))
     throw Error("input token id outside the vocabulary of " + std::to_string(cfg_.vocab_size));
   auto h = model->embed_tokens(input_ids);
   const auto angles = rope_.tables(position_ids);  // gathered once, shared by every layer
@@ -179,9 +182,8 @@ torch::Tensor LlamaForCausalLMImpl::loss_sum(const BatchTensors& batch) {
   auto keep = batch.labels.ne(kIgnoreLabel).nonzero().squeeze(1);
   if (keep.numel() == 0) return h.sum() * 0.0;
   auto logits = torch::matmul(h.index_select(0, keep), output_weight().t());
-  return torch::nn::functional::cross_entropy(
-      logits, batch.labels.index_select(0, keep),
-      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  return torch::nn::functional::cross_entropy(logits, batch.labels.index_select(0, keep),
+                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
 }
 
 torch::Tensor LlamaForCausalLMImpl::forward_cached(const torch::Tensor& input_ids, KVCache* cache) {

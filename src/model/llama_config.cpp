@@ -30,8 +30,8 @@ void LlamaConfig::validate(const std::string& origin) const {
   require(max_position_embeddings > 0, "max_position_embeddings must be positive");
   require(rms_norm_eps > 0, "rms_norm_eps must be positive");
   require(rope_theta > 0, "rope_theta must be positive");
-  for (auto [id, name] : {std::pair{bos_token_id, "bos_token_id"}, {eos_token_id, "eos_token_id"},
-                          {pad_token_id, "pad_token_id"}})
+  for (auto [id, name] :
+       {std::pair{bos_token_id, "bos_token_id"}, {eos_token_id, "eos_token_id"}, {pad_token_id, "pad_token_id"}})
     require(id < vocab_size, std::string(name) + " is outside the vocabulary");
 }
 

@@ -148,7 +148,9 @@ void save_peft_adapter(const std::string& dir, const PeftAdapter& adapter) {
   write_file_atomic(dir + "/adapter_config.json", adapter.config.to_peft_json().dump(2));
 }
 
-void save_peft_adapter(const std::string& dir, LlamaForCausalLM& model) { save_peft_adapter(dir, peft_adapter_of(model)); }
+void save_peft_adapter(const std::string& dir, LlamaForCausalLM& model) {
+  save_peft_adapter(dir, peft_adapter_of(model));
+}
 
 PeftAdapter load_peft_adapter(const std::string& dir) {
   const std::string config_path = dir + "/adapter_config.json", weights_path = dir + "/adapter_model.safetensors";

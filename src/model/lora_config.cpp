@@ -81,8 +81,10 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json& j, const std::string
     c.alpha = field("lora_alpha").get<double>();
     c.dropout = j.value("lora_dropout", 0.0);
     const auto& targets = field("target_modules");
-    if (targets.is_string()) c.target_modules = parse_lora_targets(targets.get<std::string>(), origin + ": target_modules");
-    else c.target_modules = targets.get<std::vector<std::string>>();
+    if (targets.is_string())
+      c.target_modules = parse_lora_targets(targets.get<std::string>(), origin + ": target_modules");
+    else
+      c.target_modules = targets.get<std::vector<std::string>>();
     c.use_rslora = j.value("use_rslora", false);
     c.base_model_name_or_path = j.contains("base_model_name_or_path") && j.at("base_model_name_or_path").is_string()
                                     ? j.at("base_model_name_or_path").get<std::string>()

@@ -126,12 +126,9 @@ void save_model_dir(const std::string& dir, LlamaForCausalLM& model, const Token
                             {"add_bos_token", true},
                             {"model_max_length", cfg.max_position_embeddings}};
   write_file_atomic(dir + "/tokenizer_config.json", tok_cfg.dump(2));
-  nlohmann::json gen = {{"bos_token_id", cfg.bos_token_id},
-                        {"eos_token_id", cfg.eos_token_id},
-                        {"pad_token_id", cfg.pad_token_id},
-                        {"do_sample", generation.temperature > 0},
-                        {"temperature", generation.temperature},
-                        {"top_p", generation.top_p},
+  nlohmann::json gen = {{"bos_token_id", cfg.bos_token_id},           {"eos_token_id", cfg.eos_token_id},
+                        {"pad_token_id", cfg.pad_token_id},           {"do_sample", generation.temperature > 0},
+                        {"temperature", generation.temperature},      {"top_p", generation.top_p},
                         {"max_new_tokens", generation.max_new_tokens}};
   write_file_atomic(dir + "/generation_config.json", gen.dump(2));
   save_tensors(dir + "/model.safetensors", model_state(model), {{"format", "pt"}});
@@ -151,7 +148,8 @@ LoadedModel load_model_dir(const std::string& dir) {
     return from_config >= 0 ? static_cast<int32_t>(from_config) : guessed;
   };
   const Tokenizer& tok = out.tokenizer;
-  out.tokenizer.set_special_ids(pick(out.config.bos_token_id, tok.bos_id()), pick(out.config.eos_token_id, tok.eos_id()),
+  out.tokenizer.set_special_ids(pick(out.config.bos_token_id, tok.bos_id()),
+                                pick(out.config.eos_token_id, tok.eos_id()),
                                 pick(out.config.pad_token_id, tok.pad_id()));
   std::string gen_path = dir + "/generation_config.json";
   if (fs::exists(gen_path)) {

@@ -83,8 +83,8 @@ struct SegmentView {
 
 class VarlenAttention : public torch::autograd::Function<VarlenAttention> {
  public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor q, torch::Tensor k,
-                               torch::Tensor v, torch::Tensor cu_seqlens, int64_t max_seqlen) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor q, torch::Tensor k, torch::Tensor v,
+                               torch::Tensor cu_seqlens, int64_t max_seqlen) {
     q = q.contiguous();
     k = k.contiguous();
     v = v.contiguous();
@@ -129,7 +129,7 @@ class VarlenAttention : public torch::autograd::Function<VarlenAttention> {
       auto qg = group_queries(q.narrow(0, b, L), kv);
       auto dog = group_queries(dout.narrow(0, b, L), kv);
       auto deltag = group_queries(delta.narrow(0, b, L), kv);  // [Hkv, group*L, 1]
-      auto ks = k.narrow(0, b, L).transpose(0, 1);  // [Hkv, L, D]
+      auto ks = k.narrow(0, b, L).transpose(0, 1);             // [Hkv, L, D]
       auto vs = v.narrow(0, b, L).transpose(0, 1);
       auto p = masked_scores(qg, ks.transpose(1, 2), causal_mask(L, group, q.options()), scale)
                    .sub_(lse.narrow(0, b * H, L * H).view({kv, group * L, 1}))

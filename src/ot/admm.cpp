@@ -106,7 +106,8 @@ Result order_constrained_admm(const std::vector<double>& a, const std::vector<do
   // Start Z from the independent coupling a b^T / total.
   double total = std::accumulate(a.begin(), a.end(), 0.0);
   for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) Z[static_cast<size_t>(i * n + j)] = a[static_cast<size_t>(i)] * b[static_cast<size_t>(j)] / total;
+    for (int64_t j = 0; j < n; ++j)
+      Z[static_cast<size_t>(i * n + j)] = a[static_cast<size_t>(i)] * b[static_cast<size_t>(j)] / total;
   Result r;
   r.status = "max_iterations";
   const double inv_rho = 1.0 / options.rho;

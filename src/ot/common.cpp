@@ -9,8 +9,7 @@ namespace loom::ot {
 void validate(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
               const std::vector<Cell>& order) {
   if (cost.rows < 1 || cost.cols < 1) throw Error("ot: the cost matrix is empty");
-  if (static_cast<int64_t>(cost.data.size()) != cost.rows * cost.cols)
-    throw Error("ot: the cost matrix is ragged");
+  if (static_cast<int64_t>(cost.data.size()) != cost.rows * cost.cols) throw Error("ot: the cost matrix is ragged");
   if (static_cast<int64_t>(a.size()) != cost.rows)
     throw Error("ot: a has " + std::to_string(a.size()) + " entries but the cost matrix has " +
                 std::to_string(cost.rows) + " rows");
@@ -60,7 +59,8 @@ double marginal_error(const std::vector<double>& a, const std::vector<double>& b
     }
     err = std::max(err, std::abs(row - a[static_cast<size_t>(i)]));
   }
-  for (int64_t j = 0; j < plan.cols; ++j) err = std::max(err, std::abs(cols[static_cast<size_t>(j)] - b[static_cast<size_t>(j)]));
+  for (int64_t j = 0; j < plan.cols; ++j)
+    err = std::max(err, std::abs(cols[static_cast<size_t>(j)] - b[static_cast<size_t>(j)]));
   return err;
 }
 

@@ -59,7 +59,9 @@ FlowResult transport_flow(const std::vector<double>& a, const std::vector<double
   lemon::NetworkSimplex<Graph, int64_t, double> simplex(g);
   simplex.costMap(arc_cost).upperMap(upper).supplyMap(supply);
   FlowResult out;
-  if (simplex.run(lemon::NetworkSimplex<Graph, int64_t, double>::BLOCK_SEARCH) != lemon::NetworkSimplex<Graph, int64_t, double>::OPTIMAL) return out;
+  if (simplex.run(lemon::NetworkSimplex<Graph, int64_t, double>::BLOCK_SEARCH) !=
+      lemon::NetworkSimplex<Graph, int64_t, double>::OPTIMAL)
+    return out;
   out.feasible = true;
   out.plan = Matrix(m, n);
   for (int64_t k = 0; k < m * n; ++k)

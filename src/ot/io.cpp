@@ -1,7 +1,6 @@
 #include "loom/ot/io.h"
 
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "loom/core/atomic_file.h"
@@ -47,8 +46,8 @@ Problem parse_problem_json(const std::string& text, const std::string& origin) {
   for (int64_t i = 0; i < m; ++i) {
     auto row = number_array(cost[static_cast<size_t>(i)], "cost[" + std::to_string(i) + "]", origin);
     if (static_cast<int64_t>(row.size()) != n)
-      throw Error(origin + ": cost[" + std::to_string(i) + "] has " + std::to_string(row.size()) + " entries, expected " +
-                  std::to_string(n));
+      throw Error(origin + ": cost[" + std::to_string(i) + "] has " + std::to_string(row.size()) +
+                  " entries, expected " + std::to_string(n));
     std::copy(row.begin(), row.end(), p.cost.data.begin() + i * n);
   }
   p.a = number_array(j["a"], "a", origin);
@@ -91,8 +90,8 @@ Problem read_problem(const std::string& path) {
     throw fail("implausible sizes m=" + std::to_string(m) + " n=" + std::to_string(n) + " K=" + std::to_string(K));
   const uint64_t expected = 32 + 8 * (m + n + m * n) + 16 * K;
   if (bytes.size() != expected)
-    throw fail("size " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(expected) + " for m=" +
-               std::to_string(m) + " n=" + std::to_string(n) + " K=" + std::to_string(K));
+    throw fail("size " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(expected) +
+               " for m=" + std::to_string(m) + " n=" + std::to_string(n) + " K=" + std::to_string(K));
   Problem p;
   const uint8_t* cursor = bytes.data() + 32;
   auto read_doubles = [&](std::vector<double>* out, uint64_t count) {

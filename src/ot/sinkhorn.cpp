@@ -1,6 +1,6 @@
-#include <algorithm>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "loom/core/error.h"

@@ -45,7 +45,8 @@ std::vector<double> WordVectors::vector(const std::string& word) const {
 
 void WordVectors::add(const std::string& word, std::vector<double> values) {
   if (dim_ == 0) dim_ = static_cast<int64_t>(values.size());
-  if (static_cast<int64_t>(values.size()) != dim_) throw Error("word vectors: inconsistent dimension for '" + word + "'");
+  if (static_cast<int64_t>(values.size()) != dim_)
+    throw Error("word vectors: inconsistent dimension for '" + word + "'");
   index_[word] = words_.size();
   words_.push_back(word);
   values_.push_back(std::move(values));
@@ -188,7 +189,8 @@ WordVectors train_word_vectors(const std::vector<std::string>& texts, const Word
       for (size_t d = 1; d <= static_cast<size_t>(o.window) && i + d < ids.size(); ++d) {
         if (ids[i + d] < 0) continue;
         double w = 1.0 / static_cast<double>(d);
-        uint32_t p = static_cast<uint32_t>(std::min(ids[i], ids[i + d])), q = static_cast<uint32_t>(std::max(ids[i], ids[i + d]));
+        uint32_t p = static_cast<uint32_t>(std::min(ids[i], ids[i + d])),
+                 q = static_cast<uint32_t>(std::max(ids[i], ids[i + d]));
         co[(static_cast<uint64_t>(p) << 32) | q] += w;
         marginal[p] += w;
         marginal[q] += w;
@@ -291,8 +293,8 @@ std::vector<EsnliExample> read_eraser_esnli(const std::string& dir, const std::s
     if (row.contains("evidences") && row["evidences"].is_array())
       for (const auto& group : row["evidences"])
         for (const auto& ev : group) {
-          if (!ev.is_object() || !ev.contains("docid") || !ev["docid"].is_string() ||
-              !ev.contains("start_token") || !ev["start_token"].is_number_integer() || !ev.contains("end_token") ||
+          if (!ev.is_object() || !ev.contains("docid") || !ev["docid"].is_string() || !ev.contains("start_token") ||
+              !ev["start_token"].is_number_integer() || !ev.contains("end_token") ||
               !ev["end_token"].is_number_integer())
             throw Error(path + ":" + std::to_string(line) + ": evidence needs docid, start_token, end_token");
           std::string docid = ev["docid"];
@@ -301,8 +303,8 @@ std::vector<EsnliExample> read_eraser_esnli(const std::string& dir, const std::s
           int64_t size = static_cast<int64_t>(premise ? ex.premise.size() : ex.hypothesis.size());
           for (int64_t t = ev["start_token"].get<int64_t>(); t < ev["end_token"].get<int64_t>(); ++t) {
             if (t < 0 || t >= size)
-              throw Error(path + ":" + std::to_string(line) + ": evidence token " + std::to_string(t) +
-                          " is outside " + docid);
+              throw Error(path + ":" + std::to_string(line) + ": evidence token " + std::to_string(t) + " is outside " +
+                          docid);
             target.push_back(t);
           }
         }

@@ -2,10 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
-
-#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -46,7 +45,7 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointState& s
   if (const char* kill_at = std::getenv("LOOM_FAULT_KILL_IN_CHECKPOINT"))
     if (std::to_string(state.step) == kill_at) ::raise(SIGKILL);
   torch::save(optimizer, staging + "/optimizer.pt");
-  nlohmann::json j = {{"step", state.step}, {"epoch", state.epoch}, {"cursor", state.cursor},
+  nlohmann::json j = {{"step", state.step},   {"epoch", state.epoch},        {"cursor", state.cursor},
                       {"extra", state.extra}, {"format", "loom-checkpoint"}, {"version", 1}};
   write_file_atomic(staging + "/state.json", j.dump(2));
   rename_dir_atomic(staging, root + "/" + name);

@@ -92,8 +92,8 @@ std::unique_ptr<Communicator> Communicator::create(const DistOptions& o) {
   try {
     return std::make_unique<GlooCommunicator>(o);
   } catch (const c10::Error& e) {
-    throw Error("distributed: cannot join the process group at " + o.master_addr + ":" +
-                std::to_string(o.master_port) + ": " + e.what_without_backtrace());
+    throw Error("distributed: cannot join the process group at " + o.master_addr + ":" + std::to_string(o.master_port) +
+                ": " + e.what_without_backtrace());
   }
 }
 

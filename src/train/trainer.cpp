@@ -22,8 +22,8 @@ namespace fs = std::filesystem;
 
 // ---------- DataCursor ----------
 
-DataCursor::DataCursor(const std::vector<Example>* examples, Packing packing, int64_t batch_size,
-                       int64_t token_budget, uint64_t seed)
+DataCursor::DataCursor(const std::vector<Example>* examples, Packing packing, int64_t batch_size, int64_t token_budget,
+                       uint64_t seed)
     : examples_(examples), packing_(packing), batch_size_(batch_size), token_budget_(token_budget), seed_(seed) {
   if (examples_->empty()) throw Error("training data is empty");
   plan();
@@ -56,8 +56,10 @@ namespace {
 std::string format_duration(double seconds) {
   int s = static_cast<int>(seconds + 0.5);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof(buf), "%dh%02dm", s / 3600, (s / 60) % 60);
-  else std::snprintf(buf, sizeof(buf), "%dm%02ds", s / 60, s % 60);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof(buf), "%dh%02dm", s / 3600, (s / 60) % 60);
+  else
+    std::snprintf(buf, sizeof(buf), "%dm%02ds", s / 60, s % 60);
   return buf;
 }
 
@@ -135,7 +137,8 @@ StepResult Trainer::train_step() {
     global_tokens += b.num_real_tokens;
     if (i % world == rank) batches.push_back(std::move(b));
   }
-  const double lr = warmup_cosine_lr(step_, options_.max_steps, options_.warmup_steps, options_.lr, options_.min_lr_ratio);
+  const double lr =
+      warmup_cosine_lr(step_, options_.max_steps, options_.warmup_steps, options_.lr, options_.min_lr_ratio);
   for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
   optimizer_->zero_grad();
   for (auto& p : params_)
@@ -176,7 +179,8 @@ LossStats evaluate_loss(LlamaForCausalLM& model, const std::vector<Example>& exa
   std::vector<size_t> order(examples.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   auto groups = plan_micro_batches(examples, order, Packing::PaddingFree, micro_batch_size, 0);
-  if (max_batches > 0 && static_cast<int64_t>(groups.size()) > max_batches) groups.resize(static_cast<size_t>(max_batches));
+  if (max_batches > 0 && static_cast<int64_t>(groups.size()) > max_batches)
+    groups.resize(static_cast<size_t>(max_batches));
   auto totals = torch::zeros({2}, torch::kDouble);  // loss sum, label count
   for (size_t i = static_cast<size_t>(rank); i < groups.size(); i += static_cast<size_t>(world)) {
     PackedBatch b = collate(pointers(examples, groups[i]), Packing::PaddingFree, pad_id);
@@ -261,7 +265,10 @@ void Trainer::run(bool resume) {
       std::cerr << (tty ? "\r" : "") << line << (tty ? "\033[K" : "\n") << std::flush;
     }
     if (log_now || eval_now) {
-      nlohmann::json record = {{"step", r.step}, {"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
+      nlohmann::json record = {{"step", r.step},
+                               {"loss", r.loss},
+                               {"lr", r.lr},
+                               {"grad_norm", r.grad_norm},
                                {"tokens_per_s", r.tokens_per_s}};
       if (window_steps > 0) record["loss_avg"] = loss_window / static_cast<double>(window_steps);
       if (eval_now) {
@@ -284,8 +291,8 @@ void Trainer::run(bool resume) {
   if (comm_->rank() == 0 && !options_.sample_prompt.empty()) {
     GenerateOptions g;
     g.max_new_tokens = options_.sample_tokens;
-    std::cout << "sample: " << options_.sample_prompt
-              << generate_text(model_, tokenizer_, options_.sample_prompt, g) << "\n";
+    std::cout << "sample: " << options_.sample_prompt << generate_text(model_, tokenizer_, options_.sample_prompt, g)
+              << "\n";
   }
 }
 

@@ -96,8 +96,8 @@ TEST(Dataset, OverlongAndEmptyPolicies) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("f.jsonl:9"), std::string::npos);
   }
-  Example empty = make_prompt_example(tok, "prompt only", "", DatasetOptions{64, OverlongPolicy::Split,
-                                                                            EmptyPolicy::Error, true, false});
+  Example empty = make_prompt_example(tok, "prompt only", "",
+                                      DatasetOptions{64, OverlongPolicy::Split, EmptyPolicy::Error, true, false});
   opts.max_seq_len = 64;
   EXPECT_THROW(fit_examples({empty}, opts), Error);
   opts.empty = EmptyPolicy::Skip;

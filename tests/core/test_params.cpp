@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "error_message.h"
 #include "loom/core/error.h"
 #include "loom/core/params.h"
-#include "error_message.h"
 
 using namespace loom;
 using loom::testing::error_of;

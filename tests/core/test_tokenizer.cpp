@@ -33,7 +33,9 @@ TEST(Tokenizer, TrainingLearnsTheHandCheckedMerges) {
   EXPECT_EQ(tok.id_to_token(256), "aa");
   EXPECT_EQ(tok.id_to_token(257), "ab");
   EXPECT_EQ(tok.id_to_token(258), "aaab");
-  EXPECT_EQ(tok.id_to_token(259), "\xC4\xA0" "aaab");  // "Ġaaab": GPT-2 maps ' ' to U+0120
+  EXPECT_EQ(tok.id_to_token(259),
+            "\xC4\xA0"
+            "aaab");  // "Ġaaab": GPT-2 maps ' ' to U+0120
   EXPECT_EQ(tok.encode("aaab aaab"), (std::vector<int32_t>{258, 259}));
   EXPECT_EQ(tok.encode("ab"), (std::vector<int32_t>{257}));
   EXPECT_EQ(tok.encode("ba"), (std::vector<int32_t>{'b', 'a'}));
@@ -48,7 +50,8 @@ TEST(Tokenizer, SpecialTokensAndRoundTrip) {
   EXPECT_EQ(ids, (std::vector<int32_t>{260, 258, 261, 'b', 261}));
   EXPECT_EQ(tok.decode(ids), "aaabb");
   EXPECT_EQ(tok.decode(ids, /*skip_special=*/false), "<|begin_of_text|>aaab<|end_of_text|>b<|end_of_text|>");
-  for (const std::string& text : std::vector<std::string>{"plain ascii", "naïve café — 東京 🙂", std::string("\x00\xff\xfe bytes", 9), "  \n\t x"})
+  for (const std::string& text : std::vector<std::string>{"plain ascii", "naïve café — 東京 🙂",
+                                                          std::string("\x00\xff\xfe bytes", 9), "  \n\t x"})
     EXPECT_EQ(tok.decode(tok.encode(text)), text);
 }
 

@@ -56,10 +56,11 @@ int main(int argc, char** argv) {
   if (mode != "empty") writer->Write(chunk);
   writer->WritesDone();
   grpc::Status status = writer->Finish();
-  const char* names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-                         "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-                         "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-                         "UNAUTHENTICATED"};
+  const char* names[] = {
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
   const int code = static_cast<int>(status.error_code());
   std::cout << mode << ": " << (code >= 0 && code <= 16 ? names[code] : "?") << " " << status.error_message() << "\n";
   const bool expected = mode == "oversized" ? status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED

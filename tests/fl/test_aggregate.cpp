@@ -59,8 +59,8 @@ TEST(Aggregate, BayesianAggregatorsRecoverThePlantedBadSet) {
   const std::vector<int> bad = {1, 4, 6};
   for (auto attack : std::vector<std::function<torch::Tensor(const torch::Tensor&)>>{
            [](const torch::Tensor& t) { return t + 3.0 * torch::randn(t.sizes()); },  // noisy
-           [](const torch::Tensor& t) { return -4.0 * t; },                            // sign-flipped, scaled
-           [](const torch::Tensor& t) { return torch::zeros_like(t); }}) {             // free rider
+           [](const torch::Tensor& t) { return -4.0 * t; },                           // sign-flipped, scaled
+           [](const torch::Tensor& t) { return torch::zeros_like(t); }}) {            // free rider
     auto p = planted(10, 3000, bad, attack);
     const double fedavg_error = error_of_update(make_aggregator("fedavg", {})->aggregate(p.round), p.truth);
     for (const char* name : {"bayes", "bayes_layer", "bayes_carry", "bayes_cf"}) {
@@ -104,11 +104,14 @@ TEST(Aggregate, CarriedPosteriorsSurviveAStateRoundTrip) {
   a->aggregate(p.round);
   auto b = make_aggregator("bayes_carry", {});
   b->restore(nlohmann::json::parse(a->state().dump()));
-  auto next = planted(6, 1000, {2}, [](const torch::Tensor& t) { return t + 2.0 * torch::randn(t.sizes()); }, 1);
+  auto next = planted(
+      6, 1000, {2}, [](const torch::Tensor& t) { return t + 2.0 * torch::randn(t.sizes()); }, 1);
   auto ra = a->aggregate(next.round), rb = b->aggregate(next.round);
   EXPECT_TRUE(torch::equal(ra.update, rb.update));
   EXPECT_EQ(ra.weights, rb.weights);
-  EXPECT_NE(error_of([&] { b->restore(nlohmann::json{{"p0", "x"}}); }).find("party 'p0' needs [alpha, beta]"),
+  EXPECT_NE(error_of([&] {
+              b->restore(nlohmann::json{{"p0", "x"}});
+            }).find("party 'p0' needs [alpha, beta]"),
             std::string::npos);
 }
 

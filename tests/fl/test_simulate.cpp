@@ -26,13 +26,17 @@ TEST(Idx, ParsesAndRejectsMalformedFiles) {
   EXPECT_EQ(a.shape, (std::vector<uint32_t>{3, 2, 2}));
   EXPECT_EQ(a.count(), 3u);
   EXPECT_EQ(a.item_size(), 4u);
-  EXPECT_NE(error_of([] { parse_idx(idx_bytes({3, 2, 2}, 11), "f.gz"); }).find("f.gz: IDX header promises 12 bytes"),
+  EXPECT_NE(error_of([] {
+              parse_idx(idx_bytes({3, 2, 2}, 11), "f.gz");
+            }).find("f.gz: IDX header promises 12 bytes"),
             std::string::npos);
   EXPECT_NE(error_of([] { parse_idx(idx_bytes({3}, 3, 0x0D), "f"); }).find("not unsigned byte"), std::string::npos);
   EXPECT_NE(error_of([] { parse_idx("\x01\x02", "f"); }).find("too short"), std::string::npos);
   EXPECT_NE(error_of([] { parse_idx(std::string("\x00\x00\x08\x02\x00\x00", 6), "f"); }).find("header truncated"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_idx(idx_bytes({0xFFFFFFFF, 0xFFFFFFFF}, 0), "f"); }).find("implausibly large"),
+  EXPECT_NE(error_of([] {
+              parse_idx(idx_bytes({0xFFFFFFFF, 0xFFFFFFFF}, 0), "f");
+            }).find("implausibly large"),
             std::string::npos);
 }
 
@@ -53,8 +57,10 @@ TEST(Simulation, DirichletSplitIsAPartitionAndSkewedForSmallAlpha) {
         max_share = std::max(max_share, *std::max_element(per_class.begin(), per_class.end()) / double(p.size()));
     }
     for (int s : seen) ASSERT_EQ(s, 1);
-    if (alpha < 1) EXPECT_GT(max_share, 0.4);  // some party is dominated by one class
-    else EXPECT_LT(max_share, 0.2);            // near 1/10 everywhere
+    if (alpha < 1)
+      EXPECT_GT(max_share, 0.4);  // some party is dominated by one class
+    else
+      EXPECT_LT(max_share, 0.2);  // near 1/10 everywhere
   }
   EXPECT_EQ(dirichlet_split(labels, 5, 0.5, 1), dirichlet_split(labels, 5, 0.5, 1));
 }
@@ -78,7 +84,8 @@ TEST(Simulation, OptionsAreValidated) {
 
 TEST(Simulation, BayesBeatsFedAvgUnderSignFlippingOnFashionMnist) {
   SimulationOptions o;
-  if (!std::filesystem::exists(o.data_dir + "/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist missing";
+  if (!std::filesystem::exists(o.data_dir + "/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist missing";
   o.parties = 6;
   o.rounds = 4;
   o.samples_per_party = 300;

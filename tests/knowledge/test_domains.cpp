@@ -36,7 +36,8 @@ TEST(Domains, BuiltFromDebianDictionariesWithDisjointSplits) {
   // Facts about one element stay on one side of the split.
   std::set<std::string> train_elements;
   for (const auto& pc : d.train) train_elements.insert(pc.prompt.substr(0, pc.prompt.find('\n')));
-  for (const auto& pc : d.test) EXPECT_FALSE(train_elements.count(pc.prompt.substr(0, pc.prompt.find('\n')))) << pc.prompt;
+  for (const auto& pc : d.test)
+    EXPECT_FALSE(train_elements.count(pc.prompt.substr(0, pc.prompt.find('\n')))) << pc.prompt;
   bool found = false;
   for (const auto& pc : d.train)
     if (pc.prompt == "Element: hydrogen\nSymbol:" && pc.completion == " H") found = true;
@@ -80,5 +81,6 @@ TEST(Domains, UnknownNamesAndUserDomains) {
   e = error_of([&] { build_domain("sums=" + dir, DomainOptions{}); });
   EXPECT_NE(e.find("test.jsonl:1"), std::string::npos) << e;
   EXPECT_NE(e.find("completion"), std::string::npos) << e;
-  EXPECT_NE(error_of([&] { build_domain("x=" + dir + "/nope", DomainOptions{}); }).find("not found"), std::string::npos);
+  EXPECT_NE(error_of([&] { build_domain("x=" + dir + "/nope", DomainOptions{}); }).find("not found"),
+            std::string::npos);
 }

@@ -83,10 +83,12 @@ TEST(Knowledge, ReplayResamplingUsesEveryExampleBeforeRepeating) {
 TEST(Knowledge, StrategyNamesAndSettingsAreChecked) {
   KnowledgeOptions o;
   auto e = error_of([&] { make_strategy("magic", o); });
-  EXPECT_NE(e.find("valid: joint, merge_average, merge_dare, merge_ties, olora, replay, sequential"), std::string::npos) << e;
+  EXPECT_NE(e.find("valid: joint, merge_average, merge_dare, merge_ties, olora, replay, sequential"), std::string::npos)
+      << e;
   o.setting = Setting::SemiCooperative;
   for (const char* s : {"replay", "joint"})
-    EXPECT_NE(error_of([&] { make_strategy(s, o); }).find("semi_cooperative run does not keep"), std::string::npos) << s;
+    EXPECT_NE(error_of([&] { make_strategy(s, o); }).find("semi_cooperative run does not keep"), std::string::npos)
+        << s;
   o.setting = Setting::FullyCooperative;
   EXPECT_NO_THROW(make_strategy("replay", o));
   o.tuning = Tuning::Full;
@@ -105,7 +107,8 @@ class Peeking : public Strategy {
 };
 
 TEST(Knowledge, SemiCooperativeRunsCannotReadEarlierData) {
-  register_strategy("test_peeking", "reads old data", [](const KnowledgeOptions&) { return std::make_unique<Peeking>(); });
+  register_strategy("test_peeking", "reads old data",
+                    [](const KnowledgeOptions&) { return std::make_unique<Peeking>(); });
   Fixture f("k_peek");
   f.options.strategy = "test_peeking";
   auto e = error_of([&] { run_knowledge(f.options, f.dir + "/run"); });

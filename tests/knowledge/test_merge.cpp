@@ -1,6 +1,5 @@
-#include <gtest/gtest.h>
-
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 
@@ -58,7 +57,8 @@ TEST(Merge, TiesTrimsElectsSignAndAveragesAgreeingEntries) {
 TEST(Merge, LinearAndTaskArithmetic) {
   auto a = torch::tensor({1.0, 2.0}), b = torch::tensor({3.0, -2.0});
   EXPECT_TRUE(torch::allclose(merged(MergeMethod::Linear, {a, b}, {1, 3}, {1, 1}), torch::tensor({2.5, -1.0})));
-  EXPECT_TRUE(torch::allclose(merged(MergeMethod::TaskArithmetic, {a, b}, {1, 3}, {1, 1}), torch::tensor({10.0, -4.0})));
+  EXPECT_TRUE(
+      torch::allclose(merged(MergeMethod::TaskArithmetic, {a, b}, {1, 3}, {1, 1}), torch::tensor({10.0, -4.0})));
 }
 
 TEST(Merge, DareDropsAndRescalesSoTheExpectationIsKept) {
@@ -93,8 +93,11 @@ TEST(Merge, ExactDeltaMergeAddsTheMergedProducts) {
   LlamaForCausalLM base(cfg), merged_model(cfg);
   merge_adapter_deltas_into(merged_model, {a1, a2}, {{0.5, 1}, {0.5, 1}}, MergeOptions{MergeMethod::Linear});
   const std::string m = "model.layers.1.self_attn.q_proj";
-  auto delta = [&](const PeftAdapter& a) { return torch::matmul(a.factor(m, 'B'), a.factor(m, 'A')) * a.config.scaling(); };
-  auto expected = base->model->layers[1]->as<LlamaDecoderLayerImpl>()->self_attn->q_proj->weight + (delta(a1) + delta(a2)) / 2;
+  auto delta = [&](const PeftAdapter& a) {
+    return torch::matmul(a.factor(m, 'B'), a.factor(m, 'A')) * a.config.scaling();
+  };
+  auto expected =
+      base->model->layers[1]->as<LlamaDecoderLayerImpl>()->self_attn->q_proj->weight + (delta(a1) + delta(a2)) / 2;
   auto got = merged_model->model->layers[1]->as<LlamaDecoderLayerImpl>()->self_attn->q_proj->weight;
   EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6));
 }
@@ -111,7 +114,8 @@ TEST(Merge, PeftFactorMergeHasCrossTermsExactMergeDoesNot) {
   auto peft_delta = torch::matmul(p.factor(m, 'B'), p.factor(m, 'A'));
   auto expected = s * torch::matmul(a1.factor(m, 'B') + a2.factor(m, 'B'), a1.factor(m, 'A') + a2.factor(m, 'A'));
   EXPECT_TRUE(torch::allclose(peft_delta, expected, 1e-5, 1e-6));
-  auto exact = s * (torch::matmul(a1.factor(m, 'B'), a1.factor(m, 'A')) + torch::matmul(a2.factor(m, 'B'), a2.factor(m, 'A')));
+  auto exact =
+      s * (torch::matmul(a1.factor(m, 'B'), a1.factor(m, 'A')) + torch::matmul(a2.factor(m, 'B'), a2.factor(m, 'A')));
   EXPECT_GT((peft_delta - exact).abs().max().item<double>(), 1e-3);
   // With one adapter the two agree.
   PeftAdapter one = merge_adapters_peft({a1}, {{1, 1}}, o);
@@ -128,8 +132,9 @@ TEST(Merge, YamlDescriptionsAreValidatedWithLineNumbers) {
     write_file_atomic(dir + "/m.yaml", text);
     return error_of([&] { MergeSpec::load(dir + "/m.yaml"); });
   };
-  std::string good = "merge_method: ties\nbase_model: base\nparameters: {density: 0.3}\nmodels:\n"
-                     "  - model: a\n    parameters: {weight: 2.0}\n  - model: b\nlora_merge: peft\n";
+  std::string good =
+      "merge_method: ties\nbase_model: base\nparameters: {density: 0.3}\nmodels:\n"
+      "  - model: a\n    parameters: {weight: 2.0}\n  - model: b\nlora_merge: peft\n";
   write_file_atomic(dir + "/m.yaml", good);
   auto spec = MergeSpec::load(dir + "/m.yaml");
   ASSERT_EQ(spec.sources.size(), 2u);
@@ -137,9 +142,11 @@ TEST(Merge, YamlDescriptionsAreValidatedWithLineNumbers) {
   EXPECT_EQ(spec.sources[0].input.density, 0.3);
   EXPECT_EQ(spec.sources[1].input.weight, 1.0);
   EXPECT_EQ(spec.lora_merge, LoraMergeMode::Peft);
-  EXPECT_NE(load("merge_method: slerp\nbase_model: b\nmodels: [{model: a}]\n").find("valid: linear"), std::string::npos);
-  EXPECT_NE(load("merge_method: ties\nbase_model: b\nmodels: [{model: a}]\nfoo: 1\n").find("m.yaml:4: unknown key 'foo'"),
+  EXPECT_NE(load("merge_method: slerp\nbase_model: b\nmodels: [{model: a}]\n").find("valid: linear"),
             std::string::npos);
+  EXPECT_NE(
+      load("merge_method: ties\nbase_model: b\nmodels: [{model: a}]\nfoo: 1\n").find("m.yaml:4: unknown key 'foo'"),
+      std::string::npos);
   EXPECT_NE(load("merge_method: ties\nbase_model: b\nmodels:\n  - model: a\n    parameters: {density: 2}\n")
                 .find("density must lie in (0, 1]"),
             std::string::npos);

@@ -3,13 +3,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "error_message.h"
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
 #include "loom/core/safetensors.h"
 #include "loom/model/model_dir.h"
-#include "test_util.h"
-#include "error_message.h"
 #include "temp_dir.h"
+#include "test_util.h"
 
 using namespace loom;
 using namespace loom::testing;
@@ -33,8 +33,8 @@ TEST(ModelDir, RoundTripWithHuggingFaceLayout) {
   LlamaForCausalLM m(tiny_config(2, false));
   m->reset_parameters(3);
   save_model_dir(dir, m, tok);
-  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                        "generation_config.json"})
+  for (const char* f :
+       {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"})
     EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
   auto cfg = nlohmann::json::parse(read_file_text(dir + "/config.json"));
   EXPECT_EQ(cfg["architectures"][0], "LlamaForCausalLM");

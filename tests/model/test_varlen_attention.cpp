@@ -81,11 +81,11 @@ TEST(VarlenAttention, BackwardMatchesFiniteDifferences) {
 
 TEST(VarlenAttention, RejectsBadBoundaries) {
   auto q = torch::randn({4, 2, 4}), k = torch::randn({4, 2, 4});
-  EXPECT_THROW(varlen_attention(q, k, k, torch::tensor({0, 3}, torch::kInt32), 3), Error);     // not T
+  EXPECT_THROW(varlen_attention(q, k, k, torch::tensor({0, 3}, torch::kInt32), 3), Error);        // not T
   EXPECT_THROW(varlen_attention(q, k, k, torch::tensor({0, 2, 2, 4}, torch::kInt32), 2), Error);  // empty
-  EXPECT_THROW(varlen_attention(q, k, k, torch::tensor({0, 4}, torch::kLong), 4), Error);        // dtype
-  EXPECT_THROW(varlen_attention(q, k, k, torch::tensor({0, 4}, torch::kInt32), 2), Error);       // max_seqlen
-  EXPECT_THROW(varlen_attention(q, torch::randn({4, 3, 4}), torch::randn({4, 3, 4}),
-                                torch::tensor({0, 4}, torch::kInt32), 4),
-               Error);  // 2 heads over 3 kv heads
+  EXPECT_THROW(varlen_attention(q, k, k, torch::tensor({0, 4}, torch::kLong), 4), Error);         // dtype
+  EXPECT_THROW(varlen_attention(q, k, k, torch::tensor({0, 4}, torch::kInt32), 2), Error);        // max_seqlen
+  EXPECT_THROW(
+      varlen_attention(q, torch::randn({4, 3, 4}), torch::randn({4, 3, 4}), torch::tensor({0, 4}, torch::kInt32), 4),
+      Error);  // 2 heads over 3 kv heads
 }

@@ -1,20 +1,19 @@
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <cmath>
+#include <functional>
 #include <random>
 
-#include "loom/core/error.h"
 #include "error_message.h"
+#include "loom/core/error.h"
 #include "loom/ot/explain.h"
 #include "loom/ot/order_projection.h"
-#include "loom/ot/word_vectors.h"
 #include "loom/ot/ot.h"
+#include "loom/ot/word_vectors.h"
 
 using namespace loom;
 using namespace loom::ot;
@@ -136,7 +135,8 @@ TEST(PlainOT, EmdIsOptimalWithFeasibleDuals) {
     for (size_t j = 0; j < p.b.size(); ++j) dual += p.b[j] * r.v[j];
     EXPECT_NEAR(dual, r.cost, 1e-9);
     for (int64_t i = 0; i < 9; ++i)
-      for (int64_t j = 0; j < 11; ++j) EXPECT_LE(r.u[static_cast<size_t>(i)] + r.v[static_cast<size_t>(j)], p.cost(i, j) + 1e-9);
+      for (int64_t j = 0; j < 11; ++j)
+        EXPECT_LE(r.u[static_cast<size_t>(i)] + r.v[static_cast<size_t>(j)], p.cost(i, j) + 1e-9);
   }
 }
 
@@ -196,13 +196,19 @@ TEST(OrderConstrainedOT, BadInputIsAClearError) {
   Matrix nan_cost = kCost;
   nan_cost(1, 2) = std::nan("");
   EXPECT_NE(message([&] { emd(kA, kB, nan_cost); }).find("cost[1][2]"), std::string::npos);
-  EXPECT_NE(message([] { order_constrained(kA, kB, kCost, {{0, 2}, {0, 1}}, "lp"); }).find("shares its row"),
+  EXPECT_NE(message([] {
+              order_constrained(kA, kB, kCost, {{0, 2}, {0, 1}}, "lp");
+            }).find("shares its row"),
             std::string::npos);
-  EXPECT_NE(message([] { order_constrained(kA, kB, kCost, {{0, 1}, {1, 1}}, "lp"); }).find("shares its column"),
+  EXPECT_NE(message([] {
+              order_constrained(kA, kB, kCost, {{0, 1}, {1, 1}}, "lp");
+            }).find("shares its column"),
             std::string::npos);
   EXPECT_NE(message([] { order_constrained(kA, kB, kCost, {{2, 0}}, "lp"); }).find("outside"), std::string::npos);
   EXPECT_NE(message([] { emd({0.5, 0.5, 0.0}, kB, kCost); }).find("rows"), std::string::npos);
-  EXPECT_NE(message([] { order_constrained(kA, kB, kCost, {{0, 2}}, "simplex"); }).find("valid: exact, flow, lp, admm"),
+  EXPECT_NE(message([] {
+              order_constrained(kA, kB, kCost, {{0, 2}}, "simplex");
+            }).find("valid: exact, flow, lp, admm"),
             std::string::npos);
   EXPECT_NE(message([] { sinkhorn(kA, kB, kCost, 0.0); }).find("reg"), std::string::npos);
 }
@@ -245,7 +251,8 @@ TEST(WordVectors, SharedContextsMakeWordsClose) {
   for (int i = 0; i < 300; ++i) {
     texts.push_back(std::string("the ") + animals[i % 2] + " eats food and sleeps on the warm bed");
     texts.push_back(std::string("the ") + tools[i % 2] + " hits metal and turns the rusty bolt");
-    texts.push_back("word" + std::to_string(i % 40) + " filler" + std::to_string(i % 37) + " noise" + std::to_string(i % 29));
+    texts.push_back("word" + std::to_string(i % 40) + " filler" + std::to_string(i % 37) + " noise" +
+                    std::to_string(i % 29));
   }
   WordVectorOptions opts;
   opts.dimensions = 8;
@@ -280,7 +287,8 @@ TEST(WordVectors, ReadsEraserEsnli) {
   EXPECT_EQ(examples[0].premise.size(), 5u);
   EXPECT_EQ(examples[0].premise_rationale, (std::vector<int64_t>{2, 3}));
   EXPECT_EQ(examples[0].hypothesis_rationale, (std::vector<int64_t>{3}));
-  std::ofstream(dir + "/val.jsonl") << R"({"annotation_id": "x1", "evidences": [[{"docid": "x1_premise", "start_token": 2, "end_token": 9}]]})"
-                                    << "\n";
+  std::ofstream(dir + "/val.jsonl")
+      << R"({"annotation_id": "x1", "evidences": [[{"docid": "x1_premise", "start_token": 2, "end_token": 9}]]})"
+      << "\n";
   EXPECT_THROW(read_eraser_esnli(dir, "val", 0), Error);
 }

@@ -32,7 +32,7 @@ struct PackedBatch {
   std::vector<int32_t> cu_seqlens;    // [segments + 1], attention segment boundaries
   int32_t max_seqlen = 0;
   int64_t num_label_tokens = 0;
-  int64_t num_real_tokens = 0;        // tokens that are not padding
+  int64_t num_real_tokens = 0;  // tokens that are not padding
   int64_t num_examples = 0;
   int64_t num_tokens() const { return static_cast<int64_t>(input_ids.size()); }
 };

@@ -43,8 +43,7 @@ Example make_prompt_example(const Tokenizer& tok, const std::string& prompt, con
 // Reads every row; errors name the file and line. Overlong examples are split
 // (text), truncated or rejected per opts; examples with no target are skipped
 // or rejected per opts.
-std::vector<Example> load_jsonl_examples(const std::string& path, const Tokenizer& tok,
-                                         const DatasetOptions& opts);
+std::vector<Example> load_jsonl_examples(const std::string& path, const Tokenizer& tok, const DatasetOptions& opts);
 
 // Applies the overlong/empty policies to already tokenised examples; names[i]
 // (e.g. "file.jsonl:12") identifies example i in errors.
@@ -55,7 +54,7 @@ std::vector<Example> fit_examples(std::vector<Example> examples, const DatasetOp
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t epoch);
 
 // Splits off round(n * valid_fraction) examples (at least 1 when n > 1) for validation.
-void split_train_valid(std::vector<Example> all, double valid_fraction, uint64_t seed,
-                       std::vector<Example>* train, std::vector<Example>* valid);
+void split_train_valid(std::vector<Example> all, double valid_fraction, uint64_t seed, std::vector<Example>* train,
+                       std::vector<Example>* valid);
 
 }  // namespace loom

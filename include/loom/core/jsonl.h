@@ -3,10 +3,9 @@
 //   loom::for_each_jsonl("train.jsonl", [](const nlohmann::json& row, size_t line) { ... });
 #pragma once
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace loom {
 
@@ -20,7 +19,7 @@ void for_each_jsonl(const std::string& path, const JsonlVisitor& visit);
 void write_jsonl_atomic(const std::string& path, const std::vector<nlohmann::json>& rows);
 
 // Returns row[key] as a string, or throws naming origin:line and the key.
-std::string jsonl_string_field(const nlohmann::json& row, const std::string& key,
-                               const std::string& origin, size_t line);
+std::string jsonl_string_field(const nlohmann::json& row, const std::string& key, const std::string& origin,
+                               size_t line);
 
 }  // namespace loom

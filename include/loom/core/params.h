@@ -17,7 +17,7 @@ namespace loom {
 enum class ParamType { Int, Float, Bool, String };
 
 struct ParamSpec {
-  std::string name;           // YAML key; on the command line '_' becomes '-'
+  std::string name;  // YAML key; on the command line '_' becomes '-'
   ParamType type;
   std::string default_value;  // as written in YAML; "" = empty string, or no default for other types
   std::string help;

@@ -68,10 +68,10 @@ class Tokenizer {
   std::vector<std::string> tokens_;  // id -> byte-level token string
   std::vector<bool> is_special_;
   std::unordered_map<std::string, int32_t> token_ids_;
-  std::vector<std::pair<int32_t, int32_t>> merges_;  // rank -> (left id, right id)
+  std::vector<std::pair<int32_t, int32_t>> merges_;                       // rank -> (left id, right id)
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merge_rank_;  // pair -> (rank, merged id)
   int32_t byte_ids_[256] = {};
-  std::vector<int32_t> special_ids_;  // longest content first, for matching in text
+  std::vector<int32_t> special_ids_;   // longest content first, for matching in text
   bool special_first_byte_[256] = {};  // quick reject before matching special tokens
   int32_t bos_id_ = -1, eos_id_ = -1, pad_id_ = -1;
 };

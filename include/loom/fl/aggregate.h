@@ -30,10 +30,9 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "loom/core/params.h"
 
@@ -47,20 +46,20 @@ struct RoundUpdates {
 };
 
 struct Aggregate {
-  torch::Tensor update;        // [d]
-  std::vector<double> weights; // K, summing to 1: each party's share of the result
+  torch::Tensor update;         // [d]
+  std::vector<double> weights;  // K, summing to 1: each party's share of the result
 };
 
 struct AggregatorOptions {
   double trim_beta = 0.2;
-  int64_t krum_f = -1;         // assumed bad parties; -1 = ⌊(K-3)/2⌋ (the most Krum tolerates)
-  int64_t multi_krum_m = -1;   // parties averaged; -1 = K - f
+  int64_t krum_f = -1;        // assumed bad parties; -1 = ⌊(K-3)/2⌋ (the most Krum tolerates)
+  int64_t multi_krum_m = -1;  // parties averaged; -1 = K - f
   int64_t geomed_iters = 100;
   double bayes_alpha0 = 1.0, bayes_beta0 = 1.0, bayes_lambda0 = 1e-3;
   int64_t bayes_iters = 20;
   bool bayes_leave_one_out = true;  // residuals against the other parties' mean
   bool bayes_cap_at_median = true;  // no precision above the median one
-  double bayes_carry = 0.5;    // share of last round's posterior evidence kept as prior
+  double bayes_carry = 0.5;         // share of last round's posterior evidence kept as prior
   int64_t cf_rank = 1;
 };
 std::vector<ParamSpec> aggregator_param_specs();

@@ -18,10 +18,9 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "loom/core/params.h"
 #include "loom/fl/aggregate.h"

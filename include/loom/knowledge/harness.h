@@ -18,10 +18,9 @@
 //   p.load_yaml_file("configs/knowledge-quick.yaml");
 //   auto results = loom::run_knowledge(loom::knowledge_options_from_params(p), "runs/k");
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "loom/core/params.h"
 #include "loom/knowledge/strategy.h"

@@ -44,12 +44,12 @@ struct KnowledgeOptions {
   int64_t base_eval_max_batches = 20;
   std::vector<std::string> domains;
   DomainOptions domain_options;
-  bool eval_on_train = true;   // score a sample of trained items (recall) rather than held-out ones
+  bool eval_on_train = true;  // score a sample of trained items (recall) rather than held-out ones
   std::string strategy = "sequential";
   Setting setting = Setting::SemiCooperative;
   Tuning tuning = Tuning::Lora;
   LoraConfig lora;
-  TrainOptions train;          // per-round training loop (lr replaced per tuning)
+  TrainOptions train;  // per-round training loop (lr replaced per tuning)
   double lora_lr = 1e-3, full_lr = 1e-4;
   int64_t steps_per_round = 200;
   double replay_w_hist = 0.5;

@@ -5,9 +5,8 @@
 //   cfg.num_key_value_heads = 2;  // grouped-query attention
 #pragma once
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace loom {
 

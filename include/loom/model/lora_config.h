@@ -6,10 +6,9 @@
 //   cfg.r = 8; cfg.alpha = 16; cfg.target_modules = {"q_proj", "v_proj"};
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace loom {
 

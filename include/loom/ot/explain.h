@@ -18,9 +18,9 @@ struct ExplainOptions {
   // threshold values are not published; 0.5 / 0.9 are loom's choice (docs/ot.md).
   double tau_cell = 0.5;
   double tau_line = 0.9;
-  int64_t nodes = 20;      // k1: nodes expanded
-  int64_t plans = 5;       // k2: plans returned
-  int64_t depth = 1;       // k3: forced cells per plan
+  int64_t nodes = 20;  // k1: nodes expanded
+  int64_t plans = 5;   // k2: plans returned
+  int64_t depth = 1;   // k3: forced cells per plan
   std::string method = "exact";
 };
 

@@ -34,11 +34,11 @@ using Cell = std::pair<int64_t, int64_t>;
 
 struct Result {
   Matrix plan;
-  double cost = 0;               // <C, plan>
-  std::vector<double> u, v;      // dual potentials (exact and Sinkhorn solvers)
-  std::string status;            // "optimal", "converged", "max_iterations", ...
+  double cost = 0;           // <C, plan>
+  std::vector<double> u, v;  // dual potentials (exact and Sinkhorn solvers)
+  std::string status;        // "optimal", "converged", "max_iterations", ...
   int64_t iterations = 0;
-  double marginal_error = 0;     // max |plan 1 - a|, |plan^T 1 - b|
+  double marginal_error = 0;  // max |plan 1 - a|, |plan^T 1 - b|
 };
 
 struct SinkhornOptions {
@@ -47,8 +47,8 @@ struct SinkhornOptions {
 };
 
 struct AdmmOptions {
-  double rho = 1.0;          // penalty, as in the reference code
-  double tolerance = 1e-4;   // on max(||X - Z||_F, rho ||Z_t - Z_{t-1}||_F)
+  double rho = 1.0;         // penalty, as in the reference code
+  double tolerance = 1e-4;  // on max(||X - Z||_F, rho ||Z_t - Z_{t-1}||_F)
   int64_t max_iterations = 10000;
 };
 

@@ -19,7 +19,7 @@ namespace loom::ot {
 struct WordVectorOptions {
   int64_t vocab_size = 8000;  // most frequent lower-cased words
   int64_t dimensions = 64;
-  int64_t window = 4;         // words either side
+  int64_t window = 4;  // words either side
   int64_t power_iterations = 3;
   uint64_t seed = 0;
 };

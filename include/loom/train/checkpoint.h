@@ -8,18 +8,17 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace loom {
 
 struct CheckpointState {
   int64_t step = 0;
-  int64_t epoch = 0;         // data epoch the cursor is in
-  int64_t cursor = 0;        // next micro-batch index within that epoch
-  nlohmann::json extra;      // anything else a caller wants restored
+  int64_t epoch = 0;     // data epoch the cursor is in
+  int64_t cursor = 0;    // next micro-batch index within that epoch
+  nlohmann::json extra;  // anything else a caller wants restored
 };
 
 // Writes RUN/checkpoints/step-N and points `latest` at it; keeps the newest
