@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -41,6 +42,17 @@ bool parse_float(const std::string& text, double* out) {
 
 }  // namespace
 
+std::string shortest_decimal(double value) {
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  if (value == std::floor(value) && std::fabs(value) < 1e15) return std::to_string(static_cast<int64_t>(value));
+  char buf[40];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, value);
+    if (std::strtod(buf, nullptr) == value) break;
+  }
+  return buf;
+}
+
 const char* param_type_name(ParamType type) {
   switch (type) {
     case ParamType::Int: return "int";
@@ -75,9 +87,9 @@ void Params::set(const std::string& name, const std::string& value, const std::s
     if (s.name == name) found = &s;
   if (!found) throw Error(origin + ": unknown key '" + name + "' (valid keys: " + valid_keys() + ")");
   bool ok = true;
-  int64_t i;
-  double f;
-  bool b;
+  int64_t i = 0;
+  double f = 0;
+  bool b = false;
   switch (found->type) {
     case ParamType::Int: ok = parse_int(value, &i); break;
     case ParamType::Float: ok = parse_float(value, &f); break;
@@ -86,6 +98,13 @@ void Params::set(const std::string& name, const std::string& value, const std::s
   }
   if (!ok)
     throw Error(origin + ": key '" + name + "' expects " + param_type_name(found->type) + ", got '" + value + "'");
+  if (found->type == ParamType::Int || found->type == ParamType::Float) {
+    const double number = found->type == ParamType::Int ? static_cast<double>(i) : f;
+    const ParamBounds& range = found->bounds;
+    if (number < range.min || number > range.max)
+      throw Error(origin + ": key '" + name + "' must lie in [" + shortest_decimal(range.min) + ", " +
+                  shortest_decimal(range.max) + "], got " + value);
+  }
   if (!found->choices.empty()) {
     bool allowed = false;
     std::string list;
@@ -183,6 +202,8 @@ std::string Params::markdown_table() const {
       for (const auto& c : s.choices) help += " `" + c + "`";
       help += ")";
     }
+    if (std::isfinite(s.bounds.min) || std::isfinite(s.bounds.max))
+      help += " (range [" + shortest_decimal(s.bounds.min) + ", " + shortest_decimal(s.bounds.max) + "])";
     out << "| `" << s.name << "` | " << param_type_name(s.type) << " | `" << s.default_value << "` | " << help
         << " |\n";
   }

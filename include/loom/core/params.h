@@ -8,6 +8,7 @@
 //   double lr = params.get_float("lr");
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,12 +17,19 @@ namespace loom {
 
 enum class ParamType { Int, Float, Bool, String };
 
+// The closed range a numeric parameter must lie in.
+struct ParamBounds {
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+};
+
 struct ParamSpec {
   std::string name;  // YAML key; on the command line '_' becomes '-'
   ParamType type;
   std::string default_value;  // as written in YAML; "" = empty string, or no default for other types
   std::string help;
-  std::vector<std::string> choices;  // for String parameters: the allowed values, if any
+  std::vector<std::string> choices = {};  // for String parameters: the allowed values, if any
+  ParamBounds bounds = {};                // for Int and Float parameters
 };
 
 class Params {
@@ -55,6 +63,10 @@ class Params {
 };
 
 const char* param_type_name(ParamType type);
+
+// Shortest decimal text that reads back as exactly `value` ("0.0003", not
+// "0.00029999999999999997"), so defaults print as they were written.
+std::string shortest_decimal(double value);
 
 // List-valued parameters are written as one comma-separated string:
 // "a, b,c" -> {"a", "b", "c"} (blank items dropped).
