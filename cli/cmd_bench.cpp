@@ -22,7 +22,7 @@
 #include "loom/core/error.h"
 #include "loom/core/jsonl.h"
 #include "loom/core/tokenizer.h"
-#include "loom/model/compute_threads.h"
+#include "loom/tensor/threads.h"
 #include "loom/train/trainer.h"
 
 namespace loom::cli {

@@ -3,9 +3,9 @@
 
 #include "commands.h"
 #include "loom/core/cpu_setup.h"
-#include "loom/model/compute_threads.h"
-#include "loom/model/lora.h"
-#include "loom/model/model_dir.h"
+#include "loom/tensor/threads.h"
+#include "loom/adapters/lora.h"
+#include "loom/models/model_dir.h"
 #include "loom/train/trainer.h"
 
 namespace loom::cli {

@@ -7,7 +7,7 @@
 #include "loom/core/error.h"
 #include "loom/fl/net.h"
 #include "loom/fl/simulate.h"
-#include "loom/model/compute_threads.h"
+#include "loom/tensor/threads.h"
 
 namespace loom::cli {
 namespace {

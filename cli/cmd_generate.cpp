@@ -3,9 +3,9 @@
 
 #include "commands.h"
 #include "loom/core/cpu_setup.h"
-#include "loom/model/compute_threads.h"
-#include "loom/model/generate.h"
-#include "loom/model/model_dir.h"
+#include "loom/tensor/threads.h"
+#include "loom/models/generate.h"
+#include "loom/models/model_dir.h"
 
 namespace loom::cli {
 

@@ -9,9 +9,9 @@
 #include "loom/core/cpu_setup.h"
 #include "loom/core/error.h"
 #include "loom/knowledge/harness.h"
-#include "loom/model/compute_threads.h"
-#include "loom/model/lora.h"
-#include "loom/model/model_dir.h"
+#include "loom/tensor/threads.h"
+#include "loom/adapters/lora.h"
+#include "loom/models/model_dir.h"
 
 namespace loom::cli {
 namespace {

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "loom/core/error.h"
-#include "loom/model/lora_config.h"
+#include "loom/adapters/lora_config.h"
 
 // PEFT's adapter_config.json as loom reads it.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

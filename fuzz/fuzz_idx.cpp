@@ -2,7 +2,7 @@
 #include <string>
 
 #include "loom/core/error.h"
-#include "loom/fl/idx.h"
+#include "loom/core/idx.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -21,7 +21,7 @@
 #include "loom/core/safetensors.h"
 #include "loom/fl/aggregate.h"
 #include "loom/fl/simulate.h"
-#include "loom/model/model_dir.h"
+#include "loom/tensor/tensor_io.h"
 
 namespace loom::fl {
 namespace fs = std::filesystem;

@@ -10,7 +10,7 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/dataset.h"
 #include "loom/core/error.h"
-#include "loom/fl/idx.h"
+#include "loom/core/idx.h"
 
 namespace loom::fl {
 

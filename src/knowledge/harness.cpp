@@ -15,9 +15,9 @@
 #include "loom/core/jsonl.h"
 #include "loom/core/plot.h"
 #include "loom/core/utf8.h"
-#include "loom/model/generate.h"
-#include "loom/model/lora.h"
-#include "loom/model/model_dir.h"
+#include "loom/models/generate.h"
+#include "loom/adapters/lora.h"
+#include "loom/models/model_dir.h"
 #include "loom/train/trainer.h"
 
 namespace loom {

@@ -6,8 +6,8 @@
 
 #include "loom/core/error.h"
 #include "loom/knowledge/strategy.h"
-#include "loom/model/lora.h"
-#include "loom/model/model_dir.h"
+#include "loom/adapters/lora.h"
+#include "loom/models/model_dir.h"
 #include "loom/train/trainer.h"
 
 namespace loom {

@@ -10,7 +10,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
-#include "loom/model/model_dir.h"
+#include "loom/models/model_dir.h"
 
 namespace loom {
 namespace fs = std::filesystem;

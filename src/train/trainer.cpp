@@ -11,9 +11,9 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
-#include "loom/model/generate.h"
-#include "loom/model/lora.h"
-#include "loom/model/model_dir.h"
+#include "loom/models/generate.h"
+#include "loom/adapters/lora.h"
+#include "loom/models/model_dir.h"
 #include "loom/train/checkpoint.h"
 #include "loom/train/schedule.h"
 

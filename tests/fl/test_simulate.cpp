@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "error_message.h"
-#include "loom/fl/idx.h"
+#include "loom/core/idx.h"
 #include "loom/fl/simulate.h"
 
 using namespace loom;

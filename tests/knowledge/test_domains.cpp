@@ -6,7 +6,7 @@
 #include "error_message.h"
 #include "loom/core/atomic_file.h"
 #include "loom/knowledge/domains.h"
-#include "loom/knowledge/text_metrics.h"
+#include "loom/core/text_metrics.h"
 #include "temp_dir.h"
 
 using namespace loom;

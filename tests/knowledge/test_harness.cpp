@@ -6,8 +6,8 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/jsonl.h"
 #include "loom/knowledge/harness.h"
-#include "loom/model/lora.h"
-#include "loom/model/model_dir.h"
+#include "loom/adapters/lora.h"
+#include "loom/models/model_dir.h"
 #include "temp_dir.h"
 #include "test_util.h"
 

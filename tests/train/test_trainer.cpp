@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "../model/test_util.h"
+#include "test_util.h"
 #include "loom/train/schedule.h"
 #include "loom/train/trainer.h"
 

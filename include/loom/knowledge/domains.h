@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "loom/knowledge/text_metrics.h"
+#include "loom/core/text_metrics.h"
 
 namespace loom {
 

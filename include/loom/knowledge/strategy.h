@@ -22,9 +22,9 @@
 #include "loom/core/dataset.h"
 #include "loom/core/tokenizer.h"
 #include "loom/knowledge/domains.h"
-#include "loom/knowledge/merge.h"
-#include "loom/model/llama.h"
-#include "loom/model/lora_config.h"
+#include "loom/merge/merge.h"
+#include "loom/models/llama/llama.h"
+#include "loom/adapters/lora_config.h"
 #include "loom/train/train_options.h"
 #include "loom/train/trainer.h"
 

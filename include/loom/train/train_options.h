@@ -12,7 +12,7 @@
 #include "loom/core/collate.h"
 #include "loom/core/dataset.h"
 #include "loom/core/params.h"
-#include "loom/model/lora_config.h"
+#include "loom/adapters/lora_config.h"
 
 namespace loom {
 

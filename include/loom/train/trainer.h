@@ -16,8 +16,8 @@
 
 #include "loom/core/dataset.h"
 #include "loom/core/tokenizer.h"
-#include "loom/model/llama.h"
-#include "loom/train/distributed.h"
+#include "loom/models/llama/llama.h"
+#include "loom/dist/communicator.h"
 #include "loom/train/train_options.h"
 
 namespace loom {

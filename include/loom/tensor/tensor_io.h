@@ -1,0 +1,23 @@
+// Tensors <-> safetensors files, for every module that stores tensors
+// (model directories, adapters, checkpoints, federated-learning state).
+//
+//   loom::save_tensors("w.safetensors", {{"weight", w}}, {{"format", "pt"}});
+//   auto tensors = loom::load_tensors("w.safetensors");   // name -> tensor
+#pragma once
+#include <torch/types.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace loom {
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// F32/F64/F16/BF16/I64/I32/U8/BOOL are written; I16/I8 are read too.
+void save_tensors(const std::string& path, const NamedTensors& tensors,
+                  const std::map<std::string, std::string>& metadata = {});
+std::map<std::string, torch::Tensor> load_tensors(const std::string& path);
+
+}  // namespace loom
