@@ -11,8 +11,8 @@
 #include <string>
 
 #include "loom/core/cpu_setup.h"
-#include "loom/tensor/threads.h"
 #include "loom/models/llama/llama.h"
+#include "loom/tensor/threads.h"
 
 using namespace loom;
 using Clock = std::chrono::steady_clock;

@@ -18,10 +18,17 @@ ParamFlags::ParamFlags(CLI::App* app, std::vector<ParamSpec> specs)
                        (spec.default_value.empty() ? "" : ", default " + spec.default_value) + "]";
     auto overrides = overrides_;
     std::string name = spec.name;
-    app->add_option_function<std::string>(
-           flag, [overrides, name](const std::string& value) { (*overrides)[name] = value; }, help)
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
-        ->type_name(param_type_name(spec.type));
+    const bool is_bool = spec.type == ParamType::Bool;
+    auto* option = app->add_option_function<std::string>(
+                          flag,
+                          [overrides, name, is_bool](const std::string& value) {
+                            (*overrides)[name] = is_bool && value.empty() ? "true" : value;
+                          },
+                          help)
+                       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+                       ->type_name(param_type_name(spec.type));
+    // A bool flag alone means true: --greedy, --greedy false, --greedy=false.
+    if (spec.type == ParamType::Bool) option->expected(0, 1)->default_str("true");
   }
 }
 

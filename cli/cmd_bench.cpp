@@ -22,6 +22,7 @@
 #include "loom/core/error.h"
 #include "loom/core/jsonl.h"
 #include "loom/core/tokenizer.h"
+#include "loom/models/llama/llama.h"
 #include "loom/tensor/threads.h"
 #include "loom/train/trainer.h"
 
@@ -115,7 +116,7 @@ nlohmann::json run_one(const std::string& dist, const std::string& packing_mode,
   o.lr = 1e-3;
   o.dataset.max_seq_len = s.max_len;
   auto comm = Communicator::create({});
-  Trainer trainer(o, model, tok, train, valid, comm.get(), "");
+  Trainer trainer(o, model.ptr(), tok, train, valid, comm.get(), "");
   // Padding fraction of exactly the micro-batches this run trains on.
   DataCursor plan(&train, o.packing, s.micro_batch, s.micro_batch * s.max_len, o.seed);
   int64_t real = 0, total = 0;
@@ -133,7 +134,7 @@ nlohmann::json run_one(const std::string& dist, const std::string& packing_mode,
     trainer.train_step();
     train_seconds += std::chrono::duration<double>(Clock::now() - start).count();
     if (step % s.eval_every == 0 || step == s.steps)
-      curve.push_back({{"step", step}, {"val_loss", evaluate_loss(model, valid, tok.pad_id(), 16).loss}});
+      curve.push_back({{"step", step}, {"val_loss", evaluate_loss(*model, valid, tok.pad_id(), 16).loss}});
   }
   return {{"dist", dist},
           {"packing", packing_mode},

@@ -1,6 +1,5 @@
 // loom knowledge run|compare|strategies|domains: continual knowledge addition
-// (see docs/knowledge.md). loom merge: merge models or adapters described in
-// YAML, or merge one adapter into its base (merge_and_unload).
+// (see docs/knowledge.md).
 #include <iostream>
 
 #include "cli_params.h"
@@ -10,8 +9,6 @@
 #include "loom/core/error.h"
 #include "loom/knowledge/harness.h"
 #include "loom/tensor/threads.h"
-#include "loom/adapters/lora.h"
-#include "loom/models/model_dir.h"
 
 namespace loom::cli {
 namespace {
@@ -28,8 +25,8 @@ bool prepare_run(const ParamFlags& flags, const std::string& out, Params* params
     std::cout << params->dump_yaml();
     return false;
   }
-  if (out.empty()) throw Error("--out is required");
   *options = knowledge_options_from_params(*params);
+  if (out.empty()) throw Error("--out is required");
   warn_if_reference_blas();
   set_compute_threads(options->train.threads);
   make_dirs(out);
@@ -60,16 +57,16 @@ void setup_compare(CLI::App* sub) {
     KnowledgeOptions o;
     if (!prepare_run(*flags, a->out, &p, &o)) return;
     std::vector<Tuning> tunings;
-    for (const auto& t : split_list(p.get_string("tunings"))) tunings.push_back(tuning_from_name(t, "tunings"));
+    for (const auto& t : o.tunings) tunings.push_back(tuning_from_name(t, "tunings"));
     std::vector<uint64_t> seeds;
-    for (const auto& s : split_list(p.get_string("seeds"))) {
+    for (const auto& s : o.seeds) {
       try {
         seeds.push_back(std::stoull(s));
       } catch (const std::exception&) {
         throw Error("seeds: '" + s + "' is not a non-negative integer");
       }
     }
-    const auto strategies = split_list(p.get_string("strategies"));
+    const auto& strategies = o.strategies;
     if (strategies.empty() || tunings.empty() || seeds.empty())
       throw Error("strategies, tunings and seeds must each list at least one value");
     std::cout << compare_knowledge(o, strategies, tunings, seeds, a->out);
@@ -83,41 +80,10 @@ void setup_knowledge(CLI::App* sub) {
   setup_run(sub->add_subcommand("run", "add a sequence of domains under one strategy and tuning mode"));
   setup_compare(sub->add_subcommand("compare", "run several strategies x tunings x seeds and print one table"));
   sub->add_subcommand("strategies", "list the registered strategies")->callback([] {
-    for (const auto& [name, help] : strategy_names_and_help()) std::cout << name << "\t" << help << "\n";
+    for (const auto& [name, entry] : strategies().entries()) std::cout << name << "\t" << entry.help << "\n";
   });
   sub->add_subcommand("domains", "list the built-in domains")->callback([] {
     for (const auto& name : builtin_domain_names()) std::cout << name << "\n";
-  });
-}
-
-void setup_merge(CLI::App* sub) {
-  struct Args {
-    std::string config, base, adapter, out;
-  };
-  auto a = std::make_shared<Args>();
-  sub->add_option("--config", a->config, "YAML merge description (mergekit-style; see docs/knowledge.md)");
-  sub->add_option("--base", a->base, "with --adapter: the base model directory");
-  sub->add_option("--adapter", a->adapter, "merge this PEFT adapter into --base (merge_and_unload)");
-  sub->add_option("--out", a->out, "output model directory")->required();
-  sub->callback([a] {
-    set_compute_threads(0);
-    if (!a->config.empty() == !a->adapter.empty()) throw Error("give either --config FILE or --base DIR --adapter DIR");
-    if (!a->adapter.empty()) {
-      if (a->base.empty()) throw Error("--adapter needs --base");
-      LoadedModel m = load_model_dir(a->base);
-      apply_peft_adapter(m.model, load_peft_adapter(a->adapter));
-      merge_lora(m.model);
-      save_model_dir(a->out, m.model, m.tokenizer, m.generation);
-      return;
-    }
-    MergeSpec spec = MergeSpec::load(a->config);
-    PeftAdapter merged_adapter;
-    LlamaForCausalLM model = run_merge(spec, &merged_adapter);
-    LoadedModel base = load_model_dir(spec.base_model);
-    save_model_dir(a->out, model, base.tokenizer, base.generation);
-    if (!merged_adapter.tensors.empty()) save_peft_adapter(a->out + "/adapter", merged_adapter);
-    std::cerr << "loom: merged " << spec.sources.size() << " source(s) with " << merge_method_name(spec.options.method)
-              << " into " << a->out << "\n";
   });
 }
 

@@ -1,4 +1,4 @@
-# loom_add_module(NAME [TORCH] [DEPS module...] SOURCES file...)
+# loom_add_module(NAME [TORCH] [DEPS module...] SOURCES file... [NO_TORCH_SOURCES file...])
 #
 # One static library loom_NAME (alias loom::NAME) per module, with
 # include/loom/NAME/ as its public headers. DEPS are other loom modules,
@@ -6,7 +6,7 @@
 # `layering` test checks both the includes and the link edges targets end
 # up with. TORCH
 # modules reuse the torch precompiled header of loom_tensor, except in
-# their torch-free units (LOOM_NO_TORCH_SOURCES).
+# their torch-free units (NO_TORCH_SOURCES), which compile without it.
 set(LOOM_MODULE_TARGETS "" CACHE INTERNAL "")
 
 function(loom_warnings target)
@@ -14,9 +14,12 @@ function(loom_warnings target)
 endfunction()
 
 function(loom_add_module name)
-  cmake_parse_arguments(ARG "TORCH" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "TORCH" "" "SOURCES;DEPS;NO_TORCH_SOURCES" ${ARGN})
   set(target loom_${name})
-  add_library(${target} STATIC ${ARG_SOURCES})
+  add_library(${target} STATIC ${ARG_SOURCES} ${ARG_NO_TORCH_SOURCES})
+  if(ARG_NO_TORCH_SOURCES)
+    set_source_files_properties(${ARG_NO_TORCH_SOURCES} PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+  endif()
   add_library(loom::${name} ALIAS ${target})
   target_include_directories(${target} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>

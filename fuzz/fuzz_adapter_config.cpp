@@ -1,8 +1,8 @@
 #include <cstdint>
 #include <string>
 
-#include "loom/core/error.h"
 #include "loom/adapters/lora_config.h"
+#include "loom/core/error.h"
 
 // PEFT's adapter_config.json as loom reads it.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   coinor-libclp-dev liblemon-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev openssl
-  zlib1g-dev gnuplot-nox clang libclang-rt-14-dev
+  zlib1g-dev gnuplot-nox clang clang-format libclang-rt-14-dev
   fortunes dict-elements dict-freedict-eng-fra dict-jargon dict-foldoc
   dataset-fashion-mnist
   python3-torch python3-pot python3-scipy

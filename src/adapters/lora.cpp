@@ -9,104 +9,98 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/core/json.h"
+#include "loom/tensor/tensor_io.h"
 
 namespace loom {
 namespace fs = std::filesystem;
+
+torch::Tensor LoraExtension::forward(LinearImpl& host, const torch::Tensor& x, const torch::Tensor& base) {
+  const double p = config_.dropout;
+  auto lora_in = p > 0 && host.is_training() ? torch::nn::functional::dropout(
+                                                   x, torch::nn::functional::DropoutFuncOptions().p(p).training(true))
+                                             : x;
+  return base + lora_B(lora_A(lora_in)) * scaling_;
+}
+
+torch::Tensor LoraExtension::delta_weight() const { return torch::matmul(lora_B->weight, lora_A->weight) * scaling_; }
 
 namespace {
 
 const std::string kPeftPrefix = "base_model.model.";
 
-Projection projection_named(LlamaDecoderLayerImpl& layer, const std::string& target) {
-  if (target == "q_proj") return layer.self_attn->q_proj;
-  if (target == "k_proj") return layer.self_attn->k_proj;
-  if (target == "v_proj") return layer.self_attn->v_proj;
-  if (target == "o_proj") return layer.self_attn->o_proj;
-  if (target == "gate_proj") return layer.mlp->gate_proj;
-  if (target == "up_proj") return layer.mlp->up_proj;
-  if (target == "down_proj") return layer.mlp->down_proj;
-  throw Error("unknown LoRA target module '" + target + "'");
+void remove_adapter(LinearImpl& layer) {
+  layer.unregister_module("lora_A");
+  layer.unregister_module("lora_B");
+  layer.set_extension(nullptr);
 }
 
-std::string module_prefix(const std::string& target) {
-  return target == "gate_proj" || target == "up_proj" || target == "down_proj" ? ".mlp." : ".self_attn.";
-}
-
-void detach_lora(ProjectionImpl& p) {
-  p.unregister_module("lora_A");
-  p.unregister_module("lora_B");
-  p.lora_A = nullptr;
-  p.lora_B = nullptr;
-  p.lora_scaling = 0;
-  p.lora_dropout = 0;
+void set_trainable(torch::nn::Module& model, bool trainable) {
+  for (auto& p : model.parameters()) p.set_requires_grad(trainable);
 }
 
 }  // namespace
 
-std::vector<std::pair<std::string, Projection>> target_projections(LlamaForCausalLM& model,
-                                                                   const std::vector<std::string>& targets) {
-  std::vector<std::pair<std::string, Projection>> out;
-  int64_t i = 0;
-  for (const auto& module : *model->model->layers) {
-    auto& layer = *module->as<LlamaDecoderLayerImpl>();
-    for (const auto& t : lora_target_names()) {
-      if (std::find(targets.begin(), targets.end(), t) == targets.end()) continue;
-      out.push_back({"model.layers." + std::to_string(i) + module_prefix(t) + t, projection_named(layer, t)});
-    }
-    ++i;
-  }
+std::vector<std::pair<std::string, LoraExtension*>> lora_adapters(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, LoraExtension*>> out;
+  for (auto& [name, layer] : linear_layers(model))
+    if (auto* lora = dynamic_cast<LoraExtension*>(layer->extension())) out.push_back({name, lora});
   return out;
 }
 
-void attach_lora(LlamaForCausalLM& model, const LoraConfig& config, uint64_t seed) {
-  config.validate("LoRA config");
-  if (model->lora) throw Error("the model already carries LoRA adapters; merge them first");
+bool has_lora(torch::nn::Module& model) { return !lora_adapters(model).empty(); }
+
+void attach_lora(torch::nn::Module& model, const LoraConfig& requested, uint64_t seed) {
+  requested.validate("LoRA config");
+  auto layers = find_linear_layers(model, requested.target_modules, "LoRA target_modules");
+  for (auto& [name, layer] : linear_layers(model))
+    if (layer->extension())
+      throw Error("layer '" + name + "' already carries a " + layer->extension()->kind() +
+                  " extension; merge it first");
+  // The config records the layers it selected by name, as PEFT writes them.
+  LoraConfig config = requested;
+  config.target_modules = target_suffixes(layers);
   torch::NoGradGuard no_grad;
-  for (auto& p : model->parameters()) p.set_requires_grad(false);
+  set_trainable(model, false);
   auto gen = at::detail::createCPUGenerator(seed);
-  for (auto& [name, proj] : target_projections(model, config.target_modules)) {
-    const int64_t out = proj->weight.size(0), in = proj->weight.size(1);
+  for (auto& [name, layer] : layers) {
+    const int64_t out = layer->out_features(), in = layer->in_features();
     auto linear = [](int64_t i, int64_t o) { return torch::nn::Linear(torch::nn::LinearOptions(i, o).bias(false)); };
-    proj->lora_A = proj->register_module("lora_A", linear(in, config.r));
-    proj->lora_B = proj->register_module("lora_B", linear(config.r, out));
+    auto a = layer->register_module("lora_A", linear(in, config.r));
+    auto b = layer->register_module("lora_B", linear(config.r, out));
     // PEFT's default: kaiming_uniform_(a=sqrt(5)) on A, i.e. U(-1/sqrt(in), 1/sqrt(in)); B = 0.
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    proj->lora_A->weight.uniform_(-bound, bound, gen);
-    proj->lora_B->weight.zero_();
-    proj->lora_scaling = config.scaling();
-    proj->lora_dropout = config.dropout;
+    a->weight.uniform_(-bound, bound, gen);
+    b->weight.zero_();
+    layer->set_extension(std::make_shared<LoraExtension>(a, b, config));
   }
-  model->lora = config;
 }
 
-bool has_lora(LlamaForCausalLM& model) { return model->lora.has_value(); }
-
-std::map<std::string, torch::Tensor> lora_delta_weights(LlamaForCausalLM& model) {
+std::map<std::string, torch::Tensor> lora_delta_weights(torch::nn::Module& model) {
   std::map<std::string, torch::Tensor> out;
-  if (!model->lora) return out;
   torch::NoGradGuard no_grad;
-  for (auto& [name, proj] : target_projections(model, model->lora->target_modules))
-    out[name] = torch::matmul(proj->lora_B->weight, proj->lora_A->weight) * proj->lora_scaling;
+  for (auto& [name, lora] : lora_adapters(model)) out[name] = lora->delta_weight();
   return out;
 }
 
-void merge_lora(LlamaForCausalLM& model) {
-  if (!model->lora) return;
-  auto deltas = lora_delta_weights(model);
-  torch::NoGradGuard no_grad;
-  for (auto& [name, proj] : target_projections(model, model->lora->target_modules)) {
-    proj->weight.add_(deltas.at(name));
-    detach_lora(*proj);
-  }
-  model->lora.reset();
-  for (auto& p : model->parameters()) p.set_requires_grad(true);
+void detach_lora(torch::nn::Module& model) {
+  for (auto& [name, layer] : linear_layers(model))
+    if (dynamic_cast<LoraExtension*>(layer->extension())) remove_adapter(*layer);
+  set_trainable(model, true);
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> lora_A_matrices(LlamaForCausalLM& model) {
+void merge_lora(torch::nn::Module& model) {
+  if (!has_lora(model)) return;
+  auto deltas = lora_delta_weights(model);
+  torch::NoGradGuard no_grad;
+  for (auto& [name, layer] : linear_layers(model))
+    if (deltas.count(name)) layer->weight.add_(deltas.at(name));
+  detach_lora(model);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> lora_A_matrices(torch::nn::Module& model) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  if (!model->lora) return out;
-  for (auto& [name, proj] : target_projections(model, model->lora->target_modules))
-    out.push_back({name, proj->lora_A->weight});
+  for (auto& [name, lora] : lora_adapters(model)) out.push_back({name, lora->lora_A->weight});
   return out;
 }
 
@@ -128,14 +122,15 @@ std::vector<std::string> PeftAdapter::modules() const {
   return {names.begin(), names.end()};
 }
 
-PeftAdapter peft_adapter_of(LlamaForCausalLM& model) {
-  if (!model->lora) throw Error("the model carries no LoRA adapter");
+PeftAdapter peft_adapter_of(torch::nn::Module& model) {
+  auto adapters = lora_adapters(model);
+  if (adapters.empty()) throw Error("the model carries no LoRA adapter");
   PeftAdapter a;
-  a.config = *model->lora;
+  a.config = adapters.front().second->config();
   a.origin = "attached adapter";
-  for (auto& [name, proj] : target_projections(model, a.config.target_modules)) {
-    a.tensors[PeftAdapter::key(name, 'A')] = proj->lora_A->weight.detach().clone();
-    a.tensors[PeftAdapter::key(name, 'B')] = proj->lora_B->weight.detach().clone();
+  for (auto& [name, lora] : adapters) {
+    a.tensors[PeftAdapter::key(name, 'A')] = lora->lora_A->weight.detach().clone();
+    a.tensors[PeftAdapter::key(name, 'B')] = lora->lora_B->weight.detach().clone();
   }
   return a;
 }
@@ -148,7 +143,7 @@ void save_peft_adapter(const std::string& dir, const PeftAdapter& adapter) {
   write_file_atomic(dir + "/adapter_config.json", adapter.config.to_peft_json().dump(2));
 }
 
-void save_peft_adapter(const std::string& dir, LlamaForCausalLM& model) {
+void save_peft_adapter(const std::string& dir, torch::nn::Module& model) {
   save_peft_adapter(dir, peft_adapter_of(model));
 }
 
@@ -158,12 +153,7 @@ PeftAdapter load_peft_adapter(const std::string& dir) {
   if (!fs::exists(weights_path)) throw Error(dir + ": adapter_model.safetensors is missing");
   PeftAdapter a;
   a.origin = dir;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file_text(config_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(config_path + ": " + e.what());
-  }
+  nlohmann::json j = read_json_file(config_path);
   a.config = LoraConfig::from_peft_json(j, config_path);
   for (auto& [name, t] : load_tensors(weights_path)) {
     const bool is_a = name.size() > 14 && name.compare(name.size() - 14, 14, ".lora_A.weight") == 0;
@@ -185,15 +175,15 @@ PeftAdapter load_peft_adapter(const std::string& dir) {
   return a;
 }
 
-void apply_peft_adapter(LlamaForCausalLM& model, const PeftAdapter& adapter) {
+void apply_peft_adapter(torch::nn::Module& model, const PeftAdapter& adapter) {
   attach_lora(model, adapter.config, 0);
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
   try {
-    for (auto& [name, proj] : target_projections(model, adapter.config.target_modules)) {
+    for (auto& [name, lora] : lora_adapters(model)) {
       for (char which : {'A', 'B'}) {
         const auto& src = adapter.factor(name, which);
-        auto& dst = which == 'A' ? proj->lora_A->weight : proj->lora_B->weight;
+        auto& dst = which == 'A' ? lora->lora_A->weight : lora->lora_B->weight;
         if (src.sizes() != dst.sizes())
           throw Error(adapter.origin + ": tensor '" + PeftAdapter::key(name, which) + "' has shape " +
                       c10::str(src.sizes()) + " but the model needs " + c10::str(dst.sizes()) +
@@ -206,9 +196,7 @@ void apply_peft_adapter(LlamaForCausalLM& model, const PeftAdapter& adapter) {
       if (!used.count(name))
         throw Error(adapter.origin + ": tensor '" + name + "' matches no targeted module of this model");
   } catch (...) {
-    for (auto& [name, proj] : target_projections(model, adapter.config.target_modules)) detach_lora(*proj);
-    model->lora.reset();
-    for (auto& p : model->parameters()) p.set_requires_grad(true);
+    detach_lora(model);
     throw;
   }
 }

@@ -1,6 +1,7 @@
 #include "loom/adapters/lora_config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "loom/core/error.h"
@@ -8,24 +9,8 @@
 
 namespace loom {
 
-const std::vector<std::string>& lora_target_names() {
-  static const std::vector<std::string> names = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                                 "gate_proj", "up_proj", "down_proj"};
-  return names;
-}
-
-namespace {
-
-std::string joined_targets() {
-  std::string out;
-  for (const auto& n : lora_target_names()) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
-
-}  // namespace
-
 std::vector<std::string> parse_lora_targets(const std::string& text, const std::string& origin) {
-  if (text == "all" || text == "all-linear") return lora_target_names();
+  if (text == "all" || text == "all-linear") return {text};
   LoraConfig probe;
   probe.target_modules = split_list(text);
   probe.validate(origin);
@@ -38,10 +23,14 @@ void LoraConfig::validate(const std::string& origin) const {
   if (r < 1) throw Error(origin + ": r must be at least 1, got " + std::to_string(r));
   if (!(dropout >= 0 && dropout < 1)) throw Error(origin + ": lora_dropout must lie in [0, 1)");
   if (!std::isfinite(alpha)) throw Error(origin + ": lora_alpha must be finite");
-  if (target_modules.empty()) throw Error(origin + ": target_modules is empty; valid: " + joined_targets());
-  for (const auto& t : target_modules)
-    if (std::find(lora_target_names().begin(), lora_target_names().end(), t) == lora_target_names().end())
-      throw Error(origin + ": unknown target module '" + t + "'; valid: " + joined_targets());
+  if (target_modules.empty())
+    throw Error(origin + ": target_modules is empty (give module names such as q_proj, v_proj, or all-linear)");
+  for (const auto& t : target_modules) {
+    const bool plain = !t.empty() && std::all_of(t.begin(), t.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    });
+    if (!plain) throw Error(origin + ": target module '" + t + "' is not a module name");
+  }
 }
 
 nlohmann::json LoraConfig::to_peft_json() const {

@@ -7,23 +7,17 @@
 
 namespace loom {
 
+const Packing Packing::None{"none"};
+const Packing Packing::Naive{"naive"};
+const Packing Packing::PaddingFree{"padding_free"};
+const Packing Packing::Bin{"bin"};
+
 Packing packing_from_name(const std::string& name) {
-  if (name == "none") return Packing::None;
-  if (name == "naive") return Packing::Naive;
-  if (name == "padding_free") return Packing::PaddingFree;
-  if (name == "bin") return Packing::Bin;
-  throw Error("unknown packing '" + name + "' (valid: none, naive, padding_free, bin)");
+  collators().get(name, "packing");
+  return Packing{name};
 }
 
-const char* packing_name(Packing packing) {
-  switch (packing) {
-    case Packing::None: return "none";
-    case Packing::Naive: return "naive";
-    case Packing::PaddingFree: return "padding_free";
-    case Packing::Bin: return "bin";
-  }
-  return "?";
-}
+const char* packing_name(const Packing& packing) { return packing.name.c_str(); }
 
 namespace {
 
@@ -46,39 +40,65 @@ void append_segment(PackedBatch* b, const Example& ex, int32_t padded_len, int32
 
 }  // namespace
 
-PackedBatch collate(const std::vector<const Example*>& examples, Packing packing, int32_t pad_id) {
-  if (examples.empty()) throw Error("collate: empty micro-batch");
+namespace {
+
+PackedBatch collate_padded(const std::vector<const Example*>& examples, int32_t pad_id) {
+  if (pad_id < 0) throw Error("packing 'none' pads, but the tokenizer has no PAD token");
   PackedBatch b;
   b.cu_seqlens.push_back(0);
-  b.num_examples = static_cast<int64_t>(examples.size());
+  int32_t longest = 0;
+  for (const Example* ex : examples) longest = std::max(longest, static_cast<int32_t>(ex->size()));
+  for (const Example* ex : examples) append_segment(&b, *ex, longest, pad_id);
+  return b;
+}
+
+PackedBatch collate_padding_free(const std::vector<const Example*>& examples, int32_t pad_id) {
+  PackedBatch b;
+  b.cu_seqlens.push_back(0);
+  for (const Example* ex : examples) append_segment(&b, *ex, static_cast<int32_t>(ex->size()), pad_id);
+  return b;
+}
+
+// One causal segment over the concatenation, positions running on, and
+// each example's last token trained to predict the next example's first:
+// what EOS-only packing (TRL ConstantLengthDataset) does.
+PackedBatch collate_naive(const std::vector<const Example*>& examples, int32_t pad_id) {
+  PackedBatch b;
+  b.cu_seqlens.push_back(0);
+  Example joined;
+  for (const Example* ex : examples) {
+    joined.tokens.insert(joined.tokens.end(), ex->tokens.begin(), ex->tokens.end());
+    joined.target.insert(joined.target.end(), ex->target.begin(), ex->target.end());
+    if (joined.target.size() > ex->size()) joined.target[joined.target.size() - ex->size()] = 1;
+  }
+  append_segment(&b, joined, static_cast<int32_t>(joined.size()), pad_id);
+  return b;
+}
+
+// The one place collators are listed.
+void register_all_collators(Registry<Collator>& r) {
+  r.add("none", {"pad every example to the longest in the micro-batch (baseline)", collate_padded, false});
+  r.add("naive", {"concatenate under one causal mask: examples attend to each other (contaminates; comparison only)",
+                  collate_naive, false});
+  r.add("padding_free",
+        {"concatenate with per-example attention, positions restarting at 0", collate_padding_free, false});
+  r.add("bin",
+        {"padding_free rows planned offline by best-fit decreasing to a token budget", collate_padding_free, true});
+}
+
+}  // namespace
+
+Registry<Collator>& collators() {
+  static Registry<Collator> registry("packing", register_all_collators);
+  return registry;
+}
+
+PackedBatch collate(const std::vector<const Example*>& examples, const Packing& packing, int32_t pad_id) {
+  if (examples.empty()) throw Error("collate: empty micro-batch");
   for (const Example* ex : examples)
     if (ex->size() == 0 || ex->size() != ex->target.size()) throw Error("collate: empty or malformed example");
-  switch (packing) {
-    case Packing::None: {
-      if (pad_id < 0) throw Error("packing 'none' pads, but the tokenizer has no PAD token");
-      int32_t longest = 0;
-      for (const Example* ex : examples) longest = std::max(longest, static_cast<int32_t>(ex->size()));
-      for (const Example* ex : examples) append_segment(&b, *ex, longest, pad_id);
-      break;
-    }
-    case Packing::PaddingFree:
-    case Packing::Bin:
-      for (const Example* ex : examples) append_segment(&b, *ex, static_cast<int32_t>(ex->size()), pad_id);
-      break;
-    case Packing::Naive: {
-      // One causal segment over the concatenation, positions running on, and
-      // each example's last token trained to predict the next example's first:
-      // what EOS-only packing (TRL ConstantLengthDataset) does.
-      Example joined;
-      for (const Example* ex : examples) {
-        joined.tokens.insert(joined.tokens.end(), ex->tokens.begin(), ex->tokens.end());
-        joined.target.insert(joined.target.end(), ex->target.begin(), ex->target.end());
-        if (joined.target.size() > ex->size()) joined.target[joined.target.size() - ex->size()] = 1;
-      }
-      append_segment(&b, joined, static_cast<int32_t>(joined.size()), pad_id);
-      break;
-    }
-  }
+  PackedBatch b = collators().get(packing.name, "packing").collate(examples, pad_id);
+  b.num_examples = static_cast<int64_t>(examples.size());
   return b;
 }
 
@@ -111,10 +131,10 @@ std::vector<std::vector<size_t>> best_fit_decreasing(const std::vector<int64_t>&
 }
 
 std::vector<std::vector<size_t>> plan_micro_batches(const std::vector<Example>& examples,
-                                                    const std::vector<size_t>& order, Packing packing,
+                                                    const std::vector<size_t>& order, const Packing& packing,
                                                     int64_t batch_size, int64_t token_budget) {
   std::vector<std::vector<size_t>> groups;
-  if (packing == Packing::Bin) {
+  if (collators().get(packing.name, "packing").plans_bins) {
     std::vector<int64_t> lengths;
     for (size_t i : order) lengths.push_back(static_cast<int64_t>(examples[i].size()));
     for (auto& bin : best_fit_decreasing(lengths, token_budget)) {

@@ -7,16 +7,18 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
+#include "loom/adapters/lora.h"
 #include "loom/core/atomic_file.h"
 #include "loom/core/cpu_setup.h"
 #include "loom/core/error.h"
+#include "loom/core/json.h"
 #include "loom/core/jsonl.h"
 #include "loom/core/plot.h"
 #include "loom/core/utf8.h"
 #include "loom/models/generate.h"
-#include "loom/adapters/lora.h"
 #include "loom/models/model_dir.h"
 #include "loom/train/trainer.h"
 
@@ -25,123 +27,100 @@ namespace fs = std::filesystem;
 
 // ---------- parameters ----------
 
+TrainOptions knowledge_round_defaults() {
+  TrainOptions t;
+  t.dataset.max_seq_len = 128;
+  t.micro_batch_size = 16;
+  t.min_lr_ratio = 1.0;
+  t.warmup_steps = 0;
+  t.weight_decay = 0;
+  t.beta2 = 0.999;
+  t.log_every = 50;
+  t.eval_every = 0;
+  t.eval_max_batches = 4;
+  t.checkpoint_every = 100;
+  t.keep_checkpoints = 1;
+  return t;
+}
+
 namespace {
 
-// The per-round training loop reuses the core's declarations, with defaults
-// that follow the paper: constant learning rate, no warmup, no weight decay.
-const std::map<std::string, std::string>& inherited_training_defaults() {
-  static const std::map<std::string, std::string> keys = {{"max_seq_len", "128"},
-                                                          {"packing", ""},
-                                                          {"micro_batch_size", "16"},
-                                                          {"grad_accum", ""},
-                                                          {"min_lr_ratio", "1.0"},
-                                                          {"warmup_steps", "0"},
-                                                          {"weight_decay", "0"},
-                                                          {"beta1", ""},
-                                                          {"beta2", "0.999"},
-                                                          {"grad_clip", ""},
-                                                          {"threads", ""},
-                                                          {"log_every", "50"},
-                                                          {"eval_every", "0"},
-                                                          {"eval_max_batches", "4"},
-                                                          {"checkpoint_every", "100"},
-                                                          {"keep_checkpoints", "1"},
-                                                          {"progress", ""},
-                                                          {"tuning", "lora"},
-                                                          {"lora_r", ""},
-                                                          {"lora_alpha", ""},
-                                                          {"lora_dropout", ""},
-                                                          {"lora_targets", ""}};
+// The per-round training loop's keys a knowledge config may set.
+const std::set<std::string>& inherited_training_keys() {
+  static const std::set<std::string> keys = {"max_seq_len",  "packing",          "micro_batch_size", "grad_accum",
+                                             "min_lr_ratio", "warmup_steps",     "weight_decay",     "beta1",
+                                             "beta2",        "grad_clip",        "threads",          "log_every",
+                                             "eval_every",   "eval_max_batches", "checkpoint_every", "keep_checkpoints",
+                                             "progress"};
   return keys;
+}
+
+const ParamSchema<KnowledgeOptions>& knowledge_schema() {
+  using O = KnowledgeOptions;
+  static const ParamSchema<O> schema = [] {
+    ParamSchema<O> s;
+    auto domain = [](auto member) {
+      return [member](O & o) -> auto& { return o.domain_options.*member; };
+    };
+    s.add("base_model", &O::base_model, "model directory pretrained with the core (loom pretrain)")
+        .add("base_eval_data", &O::base_eval_data,
+             "held-out base-corpus JSONL for perplexity (e.g. data/corpus/valid.jsonl)")
+        .add("base_eval_max_batches", &O::base_eval_max_batches,
+             "micro-batches of base_eval_data scored per round; 0 = all", {0, 1e9})
+        .add("domains", &O::domains,
+             "domains in order, comma-separated: elements, eng_fra, foldoc, fortunes, or NAME=DIR[@METRIC]")
+        .add("strategy", &O::strategy, "knowledge run: the strategy (see `loom knowledge strategies`)")
+        .add("strategies", &O::strategies, "knowledge compare: strategies, comma-separated")
+        .add_enum("setting", &O::setting,
+                  EnumNames<Setting>{{Setting::SemiCooperative, "semi_cooperative"},
+                                     {Setting::FullyCooperative, "fully_cooperative"}},
+                  "semi_cooperative: a round cannot read earlier rounds' data; fully_cooperative: it can")
+        .add("tunings", &O::tunings, "knowledge compare: tuning modes, comma-separated")
+        .add("seed", &O::seed, "knowledge run: seed of adapter initialisation and data order", {0, 1e15})
+        .add("seeds", &O::seeds, "knowledge compare: seeds, comma-separated")
+        .add("steps_per_round", &O::steps_per_round,
+             "optimizer steps per round (replay/joint scale it with their data)", {1, 1e9})
+        .add("lora_lr", &O::lora_lr, "learning rate with tuning: lora", {0, 100})
+        .add("full_lr", &O::full_lr, "learning rate with tuning: full", {0, 100})
+        .add_nested<size_t>("domain_max_train", domain(&DomainOptions::max_train),
+                            "training examples kept per domain; 0 = all", {0, 1e9})
+        .add_nested<size_t>("domain_max_test", domain(&DomainOptions::max_test),
+                            "examples scored per domain (of the eval_on split); 0 = all", {0, 1e9})
+        .add_choice("eval_on", &O::eval_on, {"train", "test"},
+                    "what R[t][j] scores: train = recall of a fixed sample of domain j's trained items (was the "
+                    "knowledge added, is it kept); test = held-out items (generalisation; near zero for facts a "
+                    "small model cannot infer)")
+        .add_nested<double>("domain_test_fraction", domain(&DomainOptions::test_fraction),
+                            "share of each domain's items held out for testing", {0, 0.99})
+        .add_nested<uint64_t>("domain_seed", domain(&DomainOptions::seed),
+                              "seed of the train/test splits (shared by every run that is compared)", {0, 1e15})
+        .add_nested<std::string>("dictd_dir", domain(&DomainOptions::dictd_dir),
+                                 "where the dict-* packages put their dictionaries")
+        .add_nested<std::string>("fortunes_dir", domain(&DomainOptions::fortunes_dir),
+                                 "where the fortunes package puts its files")
+        .include<TrainOptions>(
+            train_options_schema(), [](O& o) -> TrainOptions& { return o.train; }, inherited_training_keys())
+        .include<TuningOptions>(tuning_schema(), [](O& o) -> TuningOptions& { return o.tuning; });
+    return s;
+  }();
+  return schema;
 }
 
 }  // namespace
 
 std::vector<ParamSpec> knowledge_param_specs() {
-  using T = ParamType;
-  std::vector<ParamSpec> specs = {
-      {"base_model", T::String, "", "model directory pretrained with the core (loom pretrain)"},
-      {"base_eval_data", T::String, "", "held-out base-corpus JSONL for perplexity (e.g. data/corpus/valid.jsonl)"},
-      {"base_eval_max_batches", T::Int, "20", "micro-batches of base_eval_data scored per round; 0 = all"},
-      {"domains", T::String, "elements,eng_fra,foldoc,fortunes",
-       "domains in order, comma-separated: elements, eng_fra, foldoc, fortunes, or NAME=DIR[@METRIC]"},
-      {"strategy", T::String, "sequential", "knowledge run: the strategy (see `loom knowledge strategies`)"},
-      {"strategies", T::String, "sequential,replay", "knowledge compare: strategies, comma-separated"},
-      {"setting",
-       T::String,
-       "semi_cooperative",
-       "semi_cooperative: a round cannot read earlier rounds' data; fully_cooperative: it can",
-       {"semi_cooperative", "fully_cooperative"}},
-      {"tunings", T::String, "lora,full", "knowledge compare: tuning modes, comma-separated"},
-      {"seed", T::Int, "0", "knowledge run: seed of adapter initialisation and data order"},
-      {"seeds", T::String, "0", "knowledge compare: seeds, comma-separated"},
-      {"steps_per_round", T::Int, "200", "optimizer steps per round (replay/joint scale it with their data)"},
-      {"lora_lr", T::Float, "1e-3", "learning rate with tuning: lora"},
-      {"full_lr", T::Float, "1e-4", "learning rate with tuning: full"},
-      {"replay_w_hist", T::Float, "0.5", "replay: each earlier domain resampled to w_hist x the current size"},
-      {"joint_balanced", T::Bool, "false", "joint: upsample every domain to the largest (false = natural proportions)"},
-      {"olora_lambda", T::Float, "0.01", "O-LoRA: weight of sum |A_new A_prev^T|"},
-      {"lora_merge",
-       T::String,
-       "delta",
-       "merging adapters: delta = exact B·A; peft = A and B separately (PEFT)",
-       {"delta", "peft"}},
-      {"merge_density", T::Float, "0.2", "TIES/DARE density (share of each task vector kept)"},
-      {"domain_max_train", T::Int, "1500", "training examples kept per domain; 0 = all"},
-      {"domain_max_test", T::Int, "100", "examples scored per domain (of the eval_on split); 0 = all"},
-      {"eval_on",
-       T::String,
-       "train",
-       "what R[t][j] scores: train = recall of a fixed sample of domain j's trained items (was the knowledge "
-       "added, is it kept); test = held-out items (generalisation; near zero for facts a small model cannot infer)",
-       {"train", "test"}},
-      {"domain_test_fraction", T::Float, "0.2", "share of each domain's items held out for testing"},
-      {"domain_seed", T::Int, "0", "seed of the train/test splits (shared by every run that is compared)"},
-      {"dictd_dir", T::String, "/usr/share/dictd", "where the dict-* packages put their dictionaries"},
-      {"fortunes_dir", T::String, "/usr/share/games/fortunes", "where the fortunes package puts its files"},
-  };
-  for (auto s : training_param_specs()) {
-    auto it = inherited_training_defaults().find(s.name);
-    if (it == inherited_training_defaults().end()) continue;
-    if (!it->second.empty()) s.default_value = it->second;
-    specs.push_back(s);
-  }
+  std::vector<ParamSpec> specs = knowledge_schema().specs();
+  for (auto& s : strategy_param_specs()) specs.push_back(s);
   return specs;
 }
 
 KnowledgeOptions knowledge_options_from_params(const Params& p) {
-  KnowledgeOptions o;
-  o.base_model = p.get_string("base_model");
+  KnowledgeOptions o = knowledge_schema().read(p);
   if (o.base_model.empty()) throw Error("base_model is required (a model directory from loom pretrain)");
-  o.base_eval_data = p.get_string("base_eval_data");
-  o.base_eval_max_batches = p.get_int("base_eval_max_batches");
-  o.domains = split_list(p.get_string("domains"));
   if (o.domains.empty()) throw Error("domains is empty");
-  o.strategy = p.get_string("strategy");
-  o.setting = setting_from_name(p.get_string("setting"), "setting");
-  o.tuning = tuning_from_name(p.get_string("tuning"), "tuning");
-  o.seed = static_cast<uint64_t>(p.get_int("seed"));
-  o.steps_per_round = p.get_int("steps_per_round");
-  o.lora_lr = p.get_float("lora_lr");
-  o.full_lr = p.get_float("full_lr");
-  o.replay_w_hist = p.get_float("replay_w_hist");
-  o.joint_balanced = p.get_bool("joint_balanced");
-  o.olora_lambda = p.get_float("olora_lambda");
-  o.lora_merge = lora_merge_mode_from_name(p.get_string("lora_merge"), "lora_merge");
-  o.merge_density = p.get_float("merge_density");
-  if (!(o.merge_density > 0 && o.merge_density <= 1)) throw Error("merge_density must lie in (0, 1]");
-  o.domain_options.max_train = static_cast<size_t>(p.get_int("domain_max_train"));
-  o.domain_options.max_test = static_cast<size_t>(p.get_int("domain_max_test"));
-  o.eval_on_train = p.get_string("eval_on") == "train";
-  o.domain_options.test_fraction = p.get_float("domain_test_fraction");
-  o.domain_options.seed = static_cast<uint64_t>(p.get_int("domain_seed"));
-  o.domain_options.dictd_dir = p.get_string("dictd_dir");
-  o.domain_options.fortunes_dir = p.get_string("fortunes_dir");
-  Params train(training_param_specs());
-  for (const auto& [key, unused] : inherited_training_defaults()) train.set(key, p.get_string(key), key);
-  o.train = TrainOptions::from_params(train);
-  o.lora = o.train.lora;
-  o.lora.base_model_name_or_path = o.base_model;
+  validate_tuning(o.tuning);
+  o.tuning.lora.base_model_name_or_path = o.base_model;
+  o.strategy_params = std::make_shared<Params>(p);
   return o;
 }
 
@@ -188,7 +167,7 @@ class KnowledgeRun : public RoundContext {
       for (const auto& pc : d.domain.train)
         d.train.push_back(make_prompt_example(tokenizer_, pc.prompt, pc.completion, dopts));
       d.train = fit_examples(std::move(d.train), dopts);
-      if (options_.eval_on_train) {
+      if (options_.eval_on_train()) {
         // The split is shuffled, so the first items are a seeded random sample.
         const size_t n = options_.domain_options.max_test ? options_.domain_options.max_test : d.domain.train.size();
         d.eval.assign(d.domain.train.begin(), d.domain.train.begin() + std::min(n, d.domain.train.size()));
@@ -221,24 +200,30 @@ class KnowledgeRun : public RoundContext {
     return domains_[static_cast<size_t>(j)].train;
   }
 
-  LlamaForCausalLM base_model() const override { return load_model_dir(options_.base_model).model; }
-  LlamaForCausalLM previous_model() const override {
+  CausalLM base_model() const override { return load_model_dir(options_.base_model).model; }
+  CausalLM previous_model() const override {
     return round_ == 0 ? base_model() : load_model_dir(round_dir(round_ - 1) + "/model").model;
   }
   std::string round_dir(int t) const override { return out_ + "/round-" + std::to_string(t + 1); }
 
-  LlamaForCausalLM train(LlamaForCausalLM start, std::vector<Example> data, int64_t steps,
-                         const std::function<void(Trainer&)>& configure) override {
+  CausalLM train(CausalLM start, std::vector<Example> data, int64_t steps,
+                 const std::function<void(Trainer&)>& configure) override {
     TrainOptions opts = options_.train;
-    opts.lr = options_.tuning == Tuning::Lora ? options_.lora_lr : options_.full_lr;
+    const bool lora = options_.tuning.tuning == Tuning::Lora;
+    opts.lr = lora ? options_.lora_lr : options_.full_lr;
     opts.max_steps = steps;
     opts.seed = options_.seed * 1000 + static_cast<uint64_t>(round_);
-    if (options_.tuning == Tuning::Lora) attach_lora(start, options_.lora, opts.seed);
+    if (lora) attach_lora(*start, options_.tuning.lora, opts.seed);
     // Validation = held-out base text: the trainer's val_loss then tracks forgetting.
     std::vector<Example> valid(base_eval_.begin(), base_eval_.begin() + std::min<size_t>(base_eval_.size(), 64));
     auto comm = Communicator::create(DistOptions{});
     Trainer trainer(opts, start, tokenizer_, std::move(data), std::move(valid), comm.get(),
                     round_dir(round_) + "/train");
+    // With LoRA the round's model directory holds the frozen base; the
+    // adapter goes beside it in PEFT's format.
+    if (lora)
+      trainer.add_artifact_writer(
+          [model = start](const std::string& dir) { save_peft_adapter(dir + "/adapter", *model); });
     if (configure) configure(trainer);
     auto t0 = std::chrono::steady_clock::now();
     trainer.run(/*resume=*/true);
@@ -251,7 +236,7 @@ class KnowledgeRun : public RoundContext {
   }
 
   // Scores on every domain's test split, plus base perplexity.
-  nlohmann::json evaluate(LlamaForCausalLM& model) const {
+  nlohmann::json evaluate(CausalLMImpl& model) const {
     nlohmann::json scores = nlohmann::json::object(), samples = nlohmann::json::object();
     for (const auto& d : domains_) {
       GenerateOptions g;
@@ -281,22 +266,22 @@ class KnowledgeRun : public RoundContext {
   nlohmann::json run() {
     make_dirs(out_);
     nlohmann::json base_scores = cached(out_ + "/base_scores.json", [&] {
-      LlamaForCausalLM base = base_model();
-      return evaluate(base);
+      CausalLM base = base_model();
+      return evaluate(*base);
     });
     nlohmann::json rounds = nlohmann::json::array();
     for (round_ = 0; round_ < static_cast<int>(domains_.size()); ++round_) {
       const std::string dir = round_dir(round_);
       rounds.push_back(cached(dir + "/scores.json", [&] {
         std::cerr << "loom: round " << round_ + 1 << "/" << domains_.size() << ": " << options_.strategy << " ("
-                  << tuning_name(options_.tuning) << ") adds '" << domains_[static_cast<size_t>(round_)].domain.name
-                  << "'\n";
+                  << tuning_name(options_.tuning.tuning) << ") adds '"
+                  << domains_[static_cast<size_t>(round_)].domain.name << "'\n";
         stats_ = nlohmann::json::object();
         auto t0 = std::chrono::steady_clock::now();
-        LlamaForCausalLM model = strategy_->run_round(*this);
+        CausalLM model = strategy_->run_round(*this);
         const double round_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        save_model_dir(dir + "/model", model, tokenizer_);
-        nlohmann::json r = evaluate(model);
+        save_model_dir(dir + "/model", *model, tokenizer_);
+        nlohmann::json r = evaluate(*model);
         r["round"] = round_ + 1;
         r["domain"] = domains_[static_cast<size_t>(round_)].domain.name;
         r["round_seconds"] = round_seconds;
@@ -315,9 +300,9 @@ class KnowledgeRun : public RoundContext {
   nlohmann::json cached(const std::string& path, F compute) {
     if (fs::exists(path)) {
       try {
-        return nlohmann::json::parse(read_file_text(path));
-      } catch (const nlohmann::json::exception& e) {
-        throw Error(path + ": " + e.what() + " (delete it to recompute that round)");
+        return read_json_file(path);
+      } catch (const Error& e) {
+        throw Error(std::string(e.what()) + " (delete it to recompute that round)");
       }
     }
     nlohmann::json j = compute();
@@ -342,10 +327,10 @@ class KnowledgeRun : public RoundContext {
     nlohmann::json ppl = nlohmann::json::array();
     for (const auto& r : rounds) ppl.push_back(r.value("base_perplexity", std::nan("")));
     nlohmann::json results = {{"strategy", options_.strategy},
-                              {"tuning", tuning_name(options_.tuning)},
+                              {"tuning", tuning_name(options_.tuning.tuning)},
                               {"setting", setting_name(options_.setting)},
                               {"seed", options_.seed},
-                              {"eval_on", options_.eval_on_train ? "train" : "test"},
+                              {"eval_on", options_.eval_on_train() ? "train" : "test"},
                               {"domains", names},
                               {"metrics", metrics},
                               {"base_scores", base_row},
@@ -381,7 +366,7 @@ class KnowledgeRun : public RoundContext {
     }
     write_file_atomic(out_ + "/matrix.dat", data.str());
     for (size_t j = 0; j < names.size(); ++j) labels << (j ? ", " : "") << "\"" << names[j] << "\" " << j;
-    const std::string title = options_.strategy + std::string(" (") + tuning_name(options_.tuning) + ")";
+    const std::string title = options_.strategy + std::string(" (") + tuning_name(options_.tuning.tuning) + ")";
     std::ostringstream heat;
     std::ostringstream rounds;
     for (size_t t = 0; t < R.size(); ++t) rounds << (t ? ", " : "") << "\"" << t + 1 << "\" " << t;
@@ -436,7 +421,7 @@ std::string compare_knowledge(const KnowledgeOptions& options, const std::vector
     for (Tuning t : tunings) {
       KnowledgeOptions o = options;
       o.strategy = s;
-      o.tuning = t;
+      o.tuning.tuning = t;
       try {
         make_strategy(s, o);
       } catch (const Error& e) {
@@ -453,7 +438,7 @@ std::string compare_knowledge(const KnowledgeOptions& options, const std::vector
       for (uint64_t seed : seeds) {
         KnowledgeOptions o = options;
         o.strategy = s;
-        o.tuning = t;
+        o.tuning.tuning = t;
         o.seed = seed;
         const std::string dir = out_dir + "/" + s + "-" + tuning_name(t) + "-seed" + std::to_string(seed);
         nlohmann::json r = run_knowledge(o, dir);

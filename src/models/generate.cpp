@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "loom/core/error.h"
+#include "loom/tensor/eval_mode.h"
 
 namespace loom {
 
@@ -24,20 +25,20 @@ int32_t pick_token(const torch::Tensor& logits, const GenerateOptions& options, 
 
 }  // namespace
 
-std::vector<int32_t> generate_tokens(LlamaForCausalLM& model, const std::vector<int32_t>& prompt,
+std::vector<int32_t> generate_tokens(CausalLMImpl& model, const std::vector<int32_t>& prompt,
                                      const GenerateOptions& options, int32_t eos_id) {
   if (prompt.empty()) throw Error("generate: empty prompt");
   if (options.top_p <= 0 || options.top_p > 1) throw Error("generate: top_p must be in (0, 1]");
-  const int64_t limit = model->config().max_position_embeddings;
+  const int64_t limit = model.max_positions();
   torch::NoGradGuard no_grad;
-  EvalModeScope eval_mode(*model);
+  EvalModeScope eval_mode(model);
   auto gen = at::detail::createCPUGenerator(options.seed);
   KVCache cache;
   std::vector<int32_t> out;
   auto input = torch::tensor(std::vector<int64_t>(prompt.begin(), prompt.end()), torch::kLong);
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     if (cache.length() + input.size(0) > limit) break;
-    auto logits = model->forward_cached(input, &cache);
+    auto logits = model.forward_cached(input, &cache);
     int32_t next = pick_token(logits[-1], options, gen);
     if (options.stop_at_eos && next == eos_id) break;
     out.push_back(next);
@@ -46,7 +47,7 @@ std::vector<int32_t> generate_tokens(LlamaForCausalLM& model, const std::vector<
   return out;
 }
 
-std::string generate_text(LlamaForCausalLM& model, const Tokenizer& tokenizer, const std::string& prompt,
+std::string generate_text(CausalLMImpl& model, const Tokenizer& tokenizer, const std::string& prompt,
                           const GenerateOptions& options) {
   auto ids = tokenizer.encode(prompt, tokenizer.bos_id() >= 0, false);
   return tokenizer.decode(generate_tokens(model, ids, options, tokenizer.eos_id()));

@@ -12,8 +12,8 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
 #include "loom/models/generate.h"
-#include "loom/adapters/lora.h"
 #include "loom/models/model_dir.h"
+#include "loom/tensor/eval_mode.h"
 #include "loom/train/checkpoint.h"
 #include "loom/train/schedule.h"
 
@@ -22,8 +22,8 @@ namespace fs = std::filesystem;
 
 // ---------- DataCursor ----------
 
-DataCursor::DataCursor(const std::vector<Example>* examples, Packing packing, int64_t batch_size, int64_t token_budget,
-                       uint64_t seed)
+DataCursor::DataCursor(const std::vector<Example>* examples, const Packing& packing, int64_t batch_size,
+                       int64_t token_budget, uint64_t seed)
     : examples_(examples), packing_(packing), batch_size_(batch_size), token_budget_(token_budget), seed_(seed) {
   if (examples_->empty()) throw Error("training data is empty");
   plan();
@@ -71,7 +71,7 @@ std::vector<const Example*> pointers(const std::vector<Example>& examples, const
 
 }  // namespace
 
-Trainer::Trainer(TrainOptions options, LlamaForCausalLM model, const Tokenizer& tokenizer, std::vector<Example> train,
+Trainer::Trainer(TrainOptions options, CausalLM model, const Tokenizer& tokenizer, std::vector<Example> train,
                  std::vector<Example> valid, Communicator* comm, std::string out_dir)
     : options_(std::move(options)),
       model_(std::move(model)),
@@ -126,6 +126,12 @@ int64_t Trainer::optimizer_state_bytes() const {
 StepResult Trainer::train_step() {
   auto start = std::chrono::steady_clock::now();
   const int world = comm_->world_size(), rank = comm_->rank();
+  // Dropout draws from LibTorch's global generator, which Debian's LibTorch
+  // seeds from the clock at start-up: seeding it per step from (seed, step,
+  // rank) makes runs repeatable and resume exact without storing generator
+  // state in checkpoints.
+  torch::manual_seed((options_.seed * 0x9E3779B97F4A7C15ULL) ^ (static_cast<uint64_t>(step_) * 0xBF58476D1CE4E5B9ULL) ^
+                     static_cast<uint64_t>(rank));
   const int64_t micro_batches = options_.grad_accum * world;
   // Every rank plans the whole global step, so each knows the global label
   // count without communicating, and takes micro-batches rank, rank+world, ...
@@ -144,10 +150,10 @@ StepResult Trainer::train_step() {
   for (auto& p : params_)
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
   double local_loss = 0;
+  const double normalizer = static_cast<double>(std::max<int64_t>(global_labels, 1));
   for (const auto& b : batches) {
-    auto loss = model_->loss_sum(to_tensors(b)) / static_cast<double>(std::max<int64_t>(global_labels, 1));
-    loss.backward();
-    local_loss += loss.item<double>();
+    const BatchTensors t = to_tensors(b);
+    local_loss += micro_batch_step_ ? micro_batch_step_(t, normalizer) : default_micro_batch_step(t, normalizer);
   }
   if (rank == 0) {
     for (auto& term : regularizers_) {
@@ -169,12 +175,28 @@ StepResult Trainer::train_step() {
   return {step_, loss_tensor.item<double>(), lr, grad_norm, static_cast<double>(global_tokens) / seconds};
 }
 
-LossStats evaluate_loss(LlamaForCausalLM& model, const std::vector<Example>& examples, int32_t pad_id,
+void Trainer::add_loss_term(LossTerm term, bool keep_layer_hidden) {
+  loss_terms_.push_back(std::move(term));
+  keep_layer_hidden_ |= keep_layer_hidden;
+}
+
+double Trainer::default_micro_batch_step(const BatchTensors& batch, double label_normalizer) {
+  ModelOutput out = model_->forward_hidden(batch, keep_layer_hidden_);
+  auto loss = lm_loss_sum(out.hidden, model_->output_weight(), batch.labels) / label_normalizer;
+  if (!loss_terms_.empty()) {
+    LossContext context{batch, *model_, out, label_normalizer};
+    for (auto& term : loss_terms_) loss = loss + term(context);
+  }
+  loss.backward();
+  return loss.item<double>();
+}
+
+LossStats evaluate_loss(CausalLMImpl& model, const std::vector<Example>& examples, int32_t pad_id,
                         int64_t micro_batch_size, int64_t max_batches, Communicator* comm) {
   LossStats stats;
   if (examples.empty()) return stats;
   torch::NoGradGuard no_grad;
-  EvalModeScope eval_mode(*model);
+  EvalModeScope eval_mode(model);
   const int world = comm ? comm->world_size() : 1, rank = comm ? comm->rank() : 0;
   std::vector<size_t> order(examples.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -184,7 +206,7 @@ LossStats evaluate_loss(LlamaForCausalLM& model, const std::vector<Example>& exa
   auto totals = torch::zeros({2}, torch::kDouble);  // loss sum, label count
   for (size_t i = static_cast<size_t>(rank); i < groups.size(); i += static_cast<size_t>(world)) {
     PackedBatch b = collate(pointers(examples, groups[i]), Packing::PaddingFree, pad_id);
-    totals[0] += model->loss_sum(to_tensors(b)).item<double>();
+    totals[0] += model.loss_sum(to_tensors(b)).item<double>();
     totals[1] += static_cast<double>(b.num_label_tokens);
   }
   if (comm) comm->all_reduce_sum({totals});
@@ -195,7 +217,8 @@ LossStats evaluate_loss(LlamaForCausalLM& model, const std::vector<Example>& exa
 }
 
 double Trainer::evaluate() {
-  return evaluate_loss(model_, valid_, tokenizer_.pad_id(), options_.micro_batch_size, options_.eval_max_batches, comm_)
+  return evaluate_loss(*model_, valid_, tokenizer_.pad_id(), options_.micro_batch_size, options_.eval_max_batches,
+                       comm_)
       .loss;
 }
 
@@ -210,10 +233,10 @@ void Trainer::save(bool final_model) {
   if (comm_->rank() == 0) {
     save_checkpoint(out_dir_, state, *model_, *optimizer_, options_.keep_checkpoints);
     if (final_model) {
-      // With LoRA the model directory holds the frozen base, and the adapter
-      // goes beside it in PEFT's format.
-      save_model_dir(out_dir_ + "/model", model_, tokenizer_);
-      if (has_lora(model_)) save_peft_adapter(out_dir_ + "/adapter", model_);
+      // Extension weights (LoRA factors) are not part of the model
+      // directory; artifact writers store them beside it.
+      save_model_dir(out_dir_ + "/model", *model_, tokenizer_);
+      for (auto& write : artifact_writers_) write(out_dir_);
     }
   }
   comm_->barrier();
@@ -291,7 +314,7 @@ void Trainer::run(bool resume) {
   if (comm_->rank() == 0 && !options_.sample_prompt.empty()) {
     GenerateOptions g;
     g.max_new_tokens = options_.sample_tokens;
-    std::cout << "sample: " << options_.sample_prompt << generate_text(model_, tokenizer_, options_.sample_prompt, g)
+    std::cout << "sample: " << options_.sample_prompt << generate_text(*model_, tokenizer_, options_.sample_prompt, g)
               << "\n";
   }
 }

@@ -4,11 +4,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "error_message.h"
 #include "loom/core/atomic_file.h"
 #include "loom/core/corpus.h"
 #include "loom/core/dataset.h"
 #include "loom/core/dictd.h"
 #include "loom/core/error.h"
+#include "loom/core/json.h"
 #include "loom/core/jsonl.h"
 #include "loom/core/tokenizer.h"
 #include "loom/core/utf8.h"
@@ -156,4 +158,17 @@ TEST(Utf8, SanitizeReadsStrayBytesAsLatin1) {
   EXPECT_EQ(sanitize_utf8("caf\xe9"), "caf\xc3\xa9");
   EXPECT_EQ(sanitize_utf8("ok \xc3\xa9"), "ok \xc3\xa9");
   EXPECT_EQ(sanitize_utf8("\xc0\x80"), "\xc3\x80\xc2\x80");  // overlong NUL is not valid UTF-8
+}
+
+TEST(Json, DeepNestingAndSizeAreRefusedWithTheOriginNamed) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::string e = loom::testing::error_of([&] { loom::parse_json(deep, "evil.json"); });
+  EXPECT_NE(e.find("evil.json: JSON nested deeper than 64 levels"), std::string::npos) << e;
+  EXPECT_EQ(loom::parse_json(std::string(63, '[') + std::string(63, ']'), "ok.json").dump().size(), 126u);
+  e = loom::testing::error_of([&] { loom::parse_json("{\"a\": [1, 2", "cut.json"); });
+  EXPECT_NE(e.find("cut.json: invalid JSON"), std::string::npos) << e;
+  loom::JsonLimits small;
+  small.max_bytes = 4;
+  e = loom::testing::error_of([&] { loom::parse_json("[1, 2, 3]", "big.json", small); });
+  EXPECT_NE(e.find("exceeds the limit of 4"), std::string::npos) << e;
 }

@@ -5,8 +5,8 @@
 
 #include "error_message.h"
 #include "loom/core/atomic_file.h"
-#include "loom/knowledge/domains.h"
 #include "loom/core/text_metrics.h"
+#include "loom/knowledge/domains.h"
 #include "temp_dir.h"
 
 using namespace loom;

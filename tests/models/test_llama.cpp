@@ -135,7 +135,7 @@ TEST(Generate, KvCacheMatchesFullRecomputation) {
   GenerateOptions opts;
   opts.max_new_tokens = 8;
   opts.stop_at_eos = false;
-  auto cached = generate_tokens(m, prompt, opts, -1);
+  auto cached = generate_tokens(*m, prompt, opts, -1);
   std::vector<int32_t> seq = prompt;
   torch::NoGradGuard no_grad;
   for (int i = 0; i < 8; ++i) {
@@ -149,5 +149,5 @@ TEST(Generate, KvCacheMatchesFullRecomputation) {
   opts.temperature = 0.8;
   opts.top_p = 0.9;
   opts.seed = 4;
-  EXPECT_EQ(generate_tokens(m, prompt, opts, -1), generate_tokens(m, prompt, opts, -1));
+  EXPECT_EQ(generate_tokens(*m, prompt, opts, -1), generate_tokens(*m, prompt, opts, -1));
 }

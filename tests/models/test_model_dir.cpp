@@ -32,7 +32,7 @@ TEST(ModelDir, RoundTripWithHuggingFaceLayout) {
   Tokenizer tok = tiny_tokenizer();
   LlamaForCausalLM m(tiny_config(2, false));
   m->reset_parameters(3);
-  save_model_dir(dir, m, tok);
+  save_model_dir(dir, *m, tok);
   for (const char* f :
        {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"})
     EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
@@ -55,7 +55,7 @@ TEST(ModelDir, RoundTripWithHuggingFaceLayout) {
 TEST(ModelDir, TiedEmbeddingsSkipLmHeadAndLoadFp16) {
   std::string dir = fresh_dir("tied");
   LlamaForCausalLM m(tiny_config(4, true));
-  save_model_dir(dir, m, tiny_tokenizer());
+  save_model_dir(dir, *m, tiny_tokenizer());
   EXPECT_FALSE(safetensors::File::read(dir + "/model.safetensors").contains("lm_head.weight"));
   // Re-save the weights in half precision, as many hub checkpoints are.
   auto tensors = load_tensors(dir + "/model.safetensors");
@@ -63,13 +63,14 @@ TEST(ModelDir, TiedEmbeddingsSkipLmHeadAndLoadFp16) {
   for (auto& [n, t] : tensors) half.push_back({n, t.to(torch::kHalf)});
   save_tensors(dir + "/model.safetensors", half);
   LoadedModel back = load_model_dir(dir);
-  EXPECT_TRUE(torch::allclose(back.model->model->embed_tokens->weight, m->model->embed_tokens->weight, 1e-3, 1e-3));
+  EXPECT_TRUE(torch::allclose(as_llama(back.model, dir)->model->embed_tokens->weight, m->model->embed_tokens->weight,
+                              1e-3, 1e-3));
 }
 
 TEST(ModelDir, ErrorsNameTheMissingFileOrTensor) {
   std::string dir = fresh_dir("errors");
   LlamaForCausalLM m(tiny_config());
-  save_model_dir(dir, m, tiny_tokenizer());
+  save_model_dir(dir, *m, tiny_tokenizer());
   fs::rename(dir + "/tokenizer.json", dir + "/tokenizer.bak");
   EXPECT_NE(error_of([&] { load_model_dir(dir); }).find("missing tokenizer.json"), std::string::npos);
   fs::rename(dir + "/tokenizer.bak", dir + "/tokenizer.json");
@@ -93,7 +94,17 @@ TEST(ModelDir, ErrorsNameTheMissingFileOrTensor) {
   e = error_of([&] { load_model_dir(dir); });
   EXPECT_NE(e.find("model.safetensors"), std::string::npos) << e;
 
-  write_file_atomic(dir + "/config.json", R"({"vocab_size": 300, "hidden_size": 32})");
+  write_file_atomic(dir + "/config.json", R"({"model_type": "llama", "vocab_size": 300, "hidden_size": 32})");
   e = error_of([&] { load_model_dir(dir); });
   EXPECT_NE(e.find("intermediate_size"), std::string::npos) << e;
+  // Directories dispatch on model_type, or else on architectures; anything else is named.
+  write_file_atomic(dir + "/config.json", R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 300})");
+  e = error_of([&] { load_model_dir(dir); });
+  EXPECT_NE(e.find("missing field 'hidden_size'"), std::string::npos) << e;
+  write_file_atomic(dir + "/config.json", R"({"model_type": "gpt2", "vocab_size": 300})");
+  e = error_of([&] { load_model_dir(dir); });
+  EXPECT_NE(e.find("config.json: model_type: unknown model_type 'gpt2'; valid: llama"), std::string::npos) << e;
+  write_file_atomic(dir + "/config.json", R"({"vocab_size": 300})");
+  e = error_of([&] { load_model_dir(dir); });
+  EXPECT_NE(e.find("no model_type (and no known entry in architectures)"), std::string::npos) << e;
 }

@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
-#include "test_util.h"
 #include "loom/train/schedule.h"
 #include "loom/train/trainer.h"
+#include "test_util.h"
 
 using namespace loom;
 using namespace loom::testing;
@@ -37,7 +37,7 @@ std::vector<torch::Tensor> train_params(int64_t micro_batch, int64_t accum, Pack
   o.lr = 1e-2;
   auto comm = Communicator::create({});
   Tokenizer tok = byte_tokenizer();
-  Trainer t(o, m, tok, dataset(48), {}, comm.get(), "");
+  Trainer t(o, m.ptr(), tok, dataset(48), {}, comm.get(), "");
   for (int i = 0; i < 3; ++i) t.train_step();
   std::vector<torch::Tensor> out;
   for (auto& p : m->parameters()) out.push_back(p.detach().clone());

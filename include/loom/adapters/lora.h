@@ -1,13 +1,16 @@
-// LoRA on a Llama model: attach adapters to the q/k/v/o/gate/up/down
-// projections (the base is frozen), merge them into the weights
-// (PEFT's merge_and_unload), and move them in and out of the Hugging Face
-// PEFT format: `adapter_config.json` + `adapter_model.safetensors` with keys
+// LoRA on any model: adapters attach to the loom::Linear layers a target list
+// selects (adapters/targets.h, PEFT's naming rule), the rest of the model is
+// frozen, and y = x Wᵀ + scaling · B A dropout(x) with A [r, in] and B
+// [out, r] registered on the layer as `lora_A.weight` / `lora_B.weight`, the
+// names PEFT uses. Adapters merge into the weights (PEFT's merge_and_unload)
+// and move in and out of the Hugging Face PEFT format:
+// `adapter_config.json` + `adapter_model.safetensors` with keys
 // `base_model.model.<module>.lora_A.weight` / `.lora_B.weight`.
 //
-//   loom::attach_lora(model, cfg, /*seed=*/0);      // only A and B train
+//   loom::attach_lora(*model, cfg, /*seed=*/0);      // only A and B train
 //   ... train ...
-//   loom::save_peft_adapter("out/adapter", model);
-//   loom::merge_lora(model);                          // W += scaling * B A
+//   loom::save_peft_adapter("out/adapter", *model);
+//   loom::merge_lora(*model);                         // W += scaling * B A
 #pragma once
 #include <torch/torch.h>
 
@@ -15,31 +18,49 @@
 #include <string>
 #include <vector>
 
-#include "loom/models/llama/llama.h"
 #include "loom/adapters/lora_config.h"
-#include "loom/models/model_dir.h"
+#include "loom/adapters/targets.h"
+#include "loom/nn/linear.h"
 
 namespace loom {
 
-// The projections a target list selects, by module name
-// ("model.layers.0.self_attn.q_proj"), in layer order.
-std::vector<std::pair<std::string, Projection>> target_projections(LlamaForCausalLM& model,
-                                                                   const std::vector<std::string>& targets);
+// The extension a LoRA adapter is, on one linear layer.
+class LoraExtension : public LinearExtension {
+ public:
+  LoraExtension(torch::nn::Linear a, torch::nn::Linear b, const LoraConfig& config)
+      : lora_A(std::move(a)), lora_B(std::move(b)), config_(config), scaling_(config.scaling()) {}
+  torch::Tensor forward(LinearImpl& host, const torch::Tensor& x, const torch::Tensor& base) override;
+  std::string kind() const override { return "lora"; }
+  // scaling · B A, [out, in].
+  torch::Tensor delta_weight() const;
+  const LoraConfig& config() const { return config_; }
 
-// Adds fresh adapters (A ~ PEFT's Kaiming-uniform init, B = 0, so the model's
-// output is unchanged) and freezes every base parameter. Refuses a model that
-// already carries adapters.
-void attach_lora(LlamaForCausalLM& model, const LoraConfig& config, uint64_t seed);
-bool has_lora(LlamaForCausalLM& model);
+  torch::nn::Linear lora_A, lora_B;
+
+ private:
+  LoraConfig config_;
+  double scaling_;
+};
+
+// Adds fresh adapters to the layers config.target_modules selects (A ~
+// PEFT's Kaiming-uniform init, B = 0, so the output is unchanged) and
+// freezes every other parameter. Refuses a model whose layers already carry
+// an extension.
+void attach_lora(torch::nn::Module& model, const LoraConfig& config, uint64_t seed);
+bool has_lora(torch::nn::Module& model);
+// The attached adapters by module name, in registration order.
+std::vector<std::pair<std::string, LoraExtension*>> lora_adapters(torch::nn::Module& model);
 
 // W += scaling · B·A for every adapter, removes the adapters and unfreezes
-// the base (PEFT's merge_and_unload).
-void merge_lora(LlamaForCausalLM& model);
+// the model (PEFT's merge_and_unload).
+void merge_lora(torch::nn::Module& model);
+// Removes the adapters without merging.
+void detach_lora(torch::nn::Module& model);
 
 // ΔW = scaling · B·A per adapted module, by module name.
-std::map<std::string, torch::Tensor> lora_delta_weights(LlamaForCausalLM& model);
+std::map<std::string, torch::Tensor> lora_delta_weights(torch::nn::Module& model);
 // The attached A matrices [r, in] in module order (O-LoRA's subspaces).
-std::vector<std::pair<std::string, torch::Tensor>> lora_A_matrices(LlamaForCausalLM& model);
+std::vector<std::pair<std::string, torch::Tensor>> lora_A_matrices(torch::nn::Module& model);
 
 // An adapter as stored on disk: its config and tensors under PEFT's names.
 struct PeftAdapter {
@@ -53,13 +74,13 @@ struct PeftAdapter {
   std::vector<std::string> modules() const;
 };
 
-PeftAdapter peft_adapter_of(LlamaForCausalLM& model);
+PeftAdapter peft_adapter_of(torch::nn::Module& model);
 void save_peft_adapter(const std::string& dir, const PeftAdapter& adapter);
-void save_peft_adapter(const std::string& dir, LlamaForCausalLM& model);
+void save_peft_adapter(const std::string& dir, torch::nn::Module& model);
 // Reads and checks the files: config fields, key names, A/B pairs, rank r.
 PeftAdapter load_peft_adapter(const std::string& dir);
 // Attaches `adapter` to `model`. Every module the config targets must be in
 // the file and every shape must match; errors name the tensor.
-void apply_peft_adapter(LlamaForCausalLM& model, const PeftAdapter& adapter);
+void apply_peft_adapter(torch::nn::Module& model, const PeftAdapter& adapter);
 
 }  // namespace loom

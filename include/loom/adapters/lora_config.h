@@ -30,10 +30,8 @@ struct LoraConfig {
   static LoraConfig from_peft_json(const nlohmann::json& json, const std::string& origin);
 };
 
-// The projections an adapter may target, in the order of a decoder layer.
-const std::vector<std::string>& lora_target_names();
-
-// Parses "q_proj,v_proj" (or "all") into a target list; errors list the valid names.
+// Parses "q_proj,v_proj" into a target list; "all" (or PEFT's "all-linear")
+// selects every linear layer of the model (adapters/targets.h).
 std::vector<std::string> parse_lora_targets(const std::string& text, const std::string& origin);
 
 }  // namespace loom

@@ -9,19 +9,31 @@
 //   padding_free  concatenate with per-example segments, positions restarting at 0
 //   bin           padding_free rows planned offline by best-fit decreasing
 //
+// Collators live in a registry (collators()); a new one is a function plus
+// one line in register_all_collators() (src/core/collate.cpp).
+//
 //   auto batch = loom::collate(group, loom::Packing::PaddingFree, pad_id);
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "loom/core/dataset.h"
+#include "loom/core/registry.h"
 
 namespace loom {
 
-enum class Packing { None, Naive, PaddingFree, Bin };
-Packing packing_from_name(const std::string& name);  // none | naive | padding_free | bin
-const char* packing_name(Packing packing);
+// A collator, by its registered name. The built-ins have constants.
+struct Packing {
+  std::string name;
+  static const Packing None, Naive, PaddingFree, Bin;
+  bool operator==(const Packing& other) const { return name == other.name; }
+  bool operator!=(const Packing& other) const { return name != other.name; }
+};
+// Unknown names are an error listing the registered ones.
+Packing packing_from_name(const std::string& name);
+const char* packing_name(const Packing& packing);
 
 constexpr int32_t kIgnoreLabel = -100;
 
@@ -37,13 +49,23 @@ struct PackedBatch {
   int64_t num_tokens() const { return static_cast<int64_t>(input_ids.size()); }
 };
 
-PackedBatch collate(const std::vector<const Example*>& examples, Packing packing, int32_t pad_id);
+struct Collator {
+  std::string help;
+  // One micro-batch from its examples (checked non-empty and well-formed).
+  std::function<PackedBatch(const std::vector<const Example*>& examples, int32_t pad_id)> collate;
+  // true: micro-batches are bins planned offline to a token budget;
+  // false: consecutive groups of micro_batch_size examples.
+  bool plans_bins = false;
+};
+Registry<Collator>& collators();
+
+PackedBatch collate(const std::vector<const Example*>& examples, const Packing& packing, int32_t pad_id);
 
 // Groups example indices into micro-batches: consecutive groups of
 // `batch_size` (none/naive/padding_free), or best-fit-decreasing bins of at
 // most `token_budget` tokens (bin). `order` is the epoch's shuffled order.
 std::vector<std::vector<size_t>> plan_micro_batches(const std::vector<Example>& examples,
-                                                    const std::vector<size_t>& order, Packing packing,
+                                                    const std::vector<size_t>& order, const Packing& packing,
                                                     int64_t batch_size, int64_t token_budget);
 
 // Best-fit decreasing: each item goes to the fullest bin it still fits in.

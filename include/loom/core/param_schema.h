@@ -81,6 +81,13 @@ class ParamSchema {
                        std::move(names), std::move(help));
   }
 
+  // Restricts the field added last to `choices` (string fields).
+  ParamSchema& one_of(std::vector<std::string> choices) {
+    if (fields_.empty()) throw Error("one_of() before any field was added");
+    fields_.back().spec.choices = std::move(choices);
+    return *this;
+  }
+
   // Every field of `sub` (or only those named in `only`), reached through
   // `access`. Defaults come from S's default of that sub-struct, so an outer
   // struct may give its nested options other defaults.

@@ -6,11 +6,14 @@
 //                      rounds' models and adapters stay readable)
 //   fully_cooperative  every earlier domain's data is readable too
 //
-// Built-in strategies: sequential, replay, joint, olora, merge_average,
-// merge_ties, merge_dare. More (e.g. MoE mixing) join with register_strategy.
+// Strategies live in a registry (strategies()), one file each under
+// src/knowledge/strategies/, and declare their own parameters (replay's
+// replay_w_hist, O-LoRA's olora_lambda, ...), which join the knowledge
+// commands' configuration keys. Modules built on this one (MoE mixing) add
+// theirs with strategies().add(...).
 //
 //   auto s = loom::make_strategy("replay", options);
-//   LlamaForCausalLM next = s->run_round(context);
+//   CausalLM next = s->run_round(context);
 #pragma once
 #include <torch/torch.h>
 
@@ -19,45 +22,50 @@
 #include <string>
 #include <vector>
 
+#include "loom/adapters/tuning.h"
 #include "loom/core/dataset.h"
+#include "loom/core/params.h"
+#include "loom/core/registry.h"
 #include "loom/core/tokenizer.h"
 #include "loom/knowledge/domains.h"
-#include "loom/merge/merge.h"
-#include "loom/models/llama/llama.h"
-#include "loom/adapters/lora_config.h"
+#include "loom/models/causal_lm.h"
 #include "loom/train/train_options.h"
 #include "loom/train/trainer.h"
 
 namespace loom {
 
 enum class Setting { SemiCooperative, FullyCooperative };
-enum class Tuning { Lora, Full };
 Setting setting_from_name(const std::string& name, const std::string& origin);
-Tuning tuning_from_name(const std::string& name, const std::string& origin);
 const char* setting_name(Setting s);
-const char* tuning_name(Tuning t);
+
+// The per-round training loop's defaults follow the paper: constant learning
+// rate, no warmup, no weight decay.
+TrainOptions knowledge_round_defaults();
 
 // Everything a run is configured with (see knowledge_param_specs()).
 struct KnowledgeOptions {
   std::string base_model;      // model directory pretrained with the core
   std::string base_eval_data;  // held-out base-corpus text (JSONL) for perplexity
   int64_t base_eval_max_batches = 20;
-  std::vector<std::string> domains;
+  std::vector<std::string> domains = {"elements", "eng_fra", "foldoc", "fortunes"};
   DomainOptions domain_options;
-  bool eval_on_train = true;  // score a sample of trained items (recall) rather than held-out ones
+  std::string eval_on = "train";  // train: recall of trained items; test: held-out items
   std::string strategy = "sequential";
   Setting setting = Setting::SemiCooperative;
-  Tuning tuning = Tuning::Lora;
-  LoraConfig lora;
-  TrainOptions train;  // per-round training loop (lr replaced per tuning)
+  TuningOptions tuning{Tuning::Lora, default_cli_lora()};
+  TrainOptions train = knowledge_round_defaults();  // per-round training loop (lr replaced per tuning)
   double lora_lr = 1e-3, full_lr = 1e-4;
   int64_t steps_per_round = 200;
-  double replay_w_hist = 0.5;
-  bool joint_balanced = false;
-  double olora_lambda = 0.1;
-  LoraMergeMode lora_merge = LoraMergeMode::Delta;
-  double merge_density = 0.2;
   uint64_t seed = 0;
+  // knowledge compare's grid
+  std::vector<std::string> strategies = {"sequential", "replay"};
+  std::vector<std::string> tunings = {"lora", "full"};
+  std::vector<std::string> seeds = {"0"};
+  // The resolved parameters of the run, from which each strategy reads its
+  // own; null = every strategy's defaults.
+  std::shared_ptr<const Params> strategy_params;
+
+  bool eval_on_train() const { return eval_on == "train"; }
 };
 
 class RoundContext {
@@ -69,16 +77,16 @@ class RoundContext {
   // Training examples of domain j. Earlier domains (j < round) throw in a
   // semi-cooperative run; later ones always throw.
   virtual const std::vector<Example>& training_data(int j) const = 0;
-  virtual LlamaForCausalLM base_model() const = 0;      // a fresh copy
-  virtual LlamaForCausalLM previous_model() const = 0;  // after round-1 (the base in round 0)
+  virtual CausalLM base_model() const = 0;      // a fresh copy
+  virtual CausalLM previous_model() const = 0;  // after round-1 (the base in round 0)
   // Directory of round t's artefacts (t <= round): t's trainer writes
   // DIR/train/{model,adapter} there.
   virtual std::string round_dir(int t) const = 0;
   // Trains `start` on `data` with the run's tuning mode and loop settings
   // into round_dir(round)/train (resumable); with LoRA the adapter is still
   // attached on return. `configure` may add regularisers before training.
-  virtual LlamaForCausalLM train(LlamaForCausalLM start, std::vector<Example> data, int64_t steps,
-                                 const std::function<void(Trainer&)>& configure = {}) = 0;
+  virtual CausalLM train(CausalLM start, std::vector<Example> data, int64_t steps,
+                         const std::function<void(Trainer&)>& configure = {}) = 0;
 };
 
 class Strategy {
@@ -87,15 +95,27 @@ class Strategy {
   // True when a round reads earlier domains' data: refused in semi-cooperative runs.
   virtual bool needs_past_data() const = 0;
   // Throws if the strategy cannot run with these options (e.g. O-LoRA with full tuning).
-  virtual void check(const KnowledgeOptions& options) const {}
+  virtual void check(const KnowledgeOptions&) const {}
   // The dense model after this round (adapters merged).
-  virtual LlamaForCausalLM run_round(RoundContext& context) = 0;
+  virtual CausalLM run_round(RoundContext& context) = 0;
 };
 
+struct StrategyEntry {
+  std::string help;
+  // The strategy's own parameters (configuration keys).
+  std::vector<ParamSpec> params;
+  // Builds the strategy; `params` holds at least its own parameters.
+  std::function<std::unique_ptr<Strategy>(const Params& params, const KnowledgeOptions& options)> make;
+};
+Registry<StrategyEntry>& strategies();
+// Every registered strategy's parameters, each name once.
+std::vector<ParamSpec> strategy_param_specs();
+
 using StrategyFactory = std::function<std::unique_ptr<Strategy>(const KnowledgeOptions&)>;
+// A strategy without parameters of its own.
 void register_strategy(const std::string& name, const std::string& help, StrategyFactory factory);
-std::vector<std::pair<std::string, std::string>> strategy_names_and_help();
-// Unknown names are an error listing the valid ones.
+// Unknown names are an error listing the valid ones; refuses strategies that
+// cannot run in the options' setting.
 std::unique_ptr<Strategy> make_strategy(const std::string& name, const KnowledgeOptions& options);
 
 // Replay's resampling: n examples drawn from `data`, cycling through seeded

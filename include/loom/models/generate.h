@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "loom/core/tokenizer.h"
-#include "loom/models/llama/llama.h"
+#include "loom/models/causal_lm.h"
 
 namespace loom {
 
@@ -22,11 +22,11 @@ struct GenerateOptions {
 };
 
 // Returns only the new tokens.
-std::vector<int32_t> generate_tokens(LlamaForCausalLM& model, const std::vector<int32_t>& prompt,
+std::vector<int32_t> generate_tokens(CausalLMImpl& model, const std::vector<int32_t>& prompt,
                                      const GenerateOptions& options, int32_t eos_id);
 
 // Encodes the prompt with BOS, generates, and decodes the new tokens.
-std::string generate_text(LlamaForCausalLM& model, const Tokenizer& tokenizer, const std::string& prompt,
+std::string generate_text(CausalLMImpl& model, const Tokenizer& tokenizer, const std::string& prompt,
                           const GenerateOptions& options);
 
 }  // namespace loom

@@ -1,9 +1,10 @@
-// The training loop's options, declared once as parameters (see
-// core/params.h) so that YAML configs, command-line flags and docs agree.
+// The training loop's options, each declared once beside its field
+// (train_options_schema()), so that YAML configs, command-line flags, the
+// struct's defaults and the docs agree.
 //
-//   loom::Params params(loom::training_param_specs());
+//   loom::Params params(loom::train_options_schema().specs());
 //   params.load_yaml_file("configs/quickstart.yaml");
-//   loom::TrainOptions opts = loom::TrainOptions::from_params(params);
+//   loom::TrainOptions opts = loom::train_options_schema().read(params);
 #pragma once
 #include <cstdint>
 #include <string>
@@ -11,8 +12,7 @@
 
 #include "loom/core/collate.h"
 #include "loom/core/dataset.h"
-#include "loom/core/params.h"
-#include "loom/adapters/lora_config.h"
+#include "loom/core/param_schema.h"
 
 namespace loom {
 
@@ -23,9 +23,6 @@ struct TrainOptions {
   DatasetOptions dataset;
   Packing packing = Packing::PaddingFree;
   int64_t bin_tokens = 0;  // 0 = micro_batch_size * max_seq_len
-  // tuning: all weights, or LoRA adapters on a frozen base
-  bool use_lora = false;
-  LoraConfig lora;
   // optimisation
   int64_t max_steps = 100;
   int64_t micro_batch_size = 8;
@@ -34,18 +31,15 @@ struct TrainOptions {
   int64_t warmup_steps = 10;
   double grad_clip = 1.0;
   uint64_t seed = 0;
-  int threads = 0;  // 0 = LibTorch's default
+  // 1 is fastest on the 2-core reference machine (docs/core.md); 0 = all cores.
+  int threads = 1;
   // bookkeeping
   int64_t log_every = 10, eval_every = 50, eval_max_batches = 20, checkpoint_every = 50, keep_checkpoints = 2;
   std::string sample_prompt;
   int64_t sample_tokens = 40;
   bool progress = true;
-
-  static TrainOptions from_params(const Params& params);
 };
 
-// Parameters shared by `loom pretrain` and `loom finetune` (training loop,
-// data, model shape for new models, distributed flags).
-std::vector<ParamSpec> training_param_specs();
+const ParamSchema<TrainOptions>& train_options_schema();
 
 }  // namespace loom

@@ -5,6 +5,9 @@
 //
 // The forward pass takes a packed token stream: every batch, padded or not, is
 // a flat [T] sequence plus cu_seqlens segment boundaries (see core/collate.h).
+// Each decoder layer's feed-forward block comes from a factory, so a family
+// built on this one (a mixture of experts, an elastic width) swaps the block
+// and keeps the rest.
 //
 //   loom::LlamaForCausalLM model(cfg);
 //   auto batch = loom::to_tensors(packed);
@@ -12,67 +15,18 @@
 #pragma once
 #include <torch/torch.h>
 
-#include <optional>
+#include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
-#include "loom/core/collate.h"
-#include "loom/tensor/batch.h"
-#include "loom/tensor/eval_mode.h"
+#include "loom/models/causal_lm.h"
 #include "loom/models/llama/llama_config.h"
-#include "loom/adapters/lora_config.h"
+#include "loom/nn/feed_forward.h"
+#include "loom/nn/layers.h"
+#include "loom/nn/linear.h"
 
 namespace loom {
-
-// Per-layer key/value cache for generation.
-struct KVCache {
-  std::vector<torch::Tensor> keys, values;  // per layer: [positions, kv_heads, head_dim]
-  int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(0); }
-};
-
-class RMSNormImpl : public torch::nn::Module {
- public:
-  RMSNormImpl(int64_t dim, double eps);
-  torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor weight;
-
- private:
-  double eps_;
-};
-TORCH_MODULE(RMSNorm);
-
-// Cos/sin tables for the rotary embedding (the rotate-half convention HF uses).
-class RotaryEmbedding {
- public:
-  RotaryEmbedding(int64_t head_dim, int64_t max_positions, double theta);
-  struct Tables {
-    torch::Tensor cos, sin;  // [T, 1, head_dim] for one batch's positions
-  };
-  // Gathers the tables for int64 positions [T]; throws on out-of-range ids.
-  Tables tables(const torch::Tensor& positions) const;
-  // x: [T, heads, head_dim].
-  torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& positions) const;
-  torch::Tensor apply(const torch::Tensor& x, const Tables& tables) const;
-
- private:
-  torch::Tensor cos_, sin_;  // [max_positions, head_dim]
-};
-
-// A bias-free linear projection (y = x Wᵀ) that can carry a LoRA adapter:
-// y = x Wᵀ + scaling · dropout(x) Aᵀ Bᵀ, with A [r, in] and B [out, r]
-// registered as `lora_A.weight` / `lora_B.weight`, the names PEFT uses.
-// Attaching and merging adapters lives in model/lora.h.
-class ProjectionImpl : public torch::nn::Module {
- public:
-  ProjectionImpl(int64_t in_features, int64_t out_features);
-  torch::Tensor forward(const torch::Tensor& x);
-  bool has_lora() const { return !lora_A.is_empty(); }
-
-  torch::Tensor weight;  // [out, in]
-  torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
-  double lora_scaling = 0.0;
-  double lora_dropout = 0.0;
-};
-TORCH_MODULE(Projection);
 
 class LlamaAttentionImpl : public torch::nn::Module {
  public:
@@ -83,65 +37,68 @@ class LlamaAttentionImpl : public torch::nn::Module {
   // Incremental decoding: appends this call's keys/values to the cache.
   torch::Tensor forward_cached(const torch::Tensor& x, const torch::Tensor& positions, const RotaryEmbedding& rope,
                                torch::Tensor* k_cache, torch::Tensor* v_cache);
-  Projection q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
   int64_t heads_, kv_heads_, head_dim_;
 };
 TORCH_MODULE(LlamaAttention);
 
-class LlamaMLPImpl : public torch::nn::Module {
- public:
-  explicit LlamaMLPImpl(const LlamaConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& x);
-  Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+// A decoder layer's feed-forward block and the name it is registered under
+// ("mlp" for Llama; Mixtral calls its block "block_sparse_moe").
+struct FeedForwardBlock {
+  std::string name;
+  std::shared_ptr<FeedForwardImpl> module;
 };
-TORCH_MODULE(LlamaMLP);
+// Builds layer `layer`'s block. The default is Llama's SwiGLU MLP.
+using FeedForwardFactory = std::function<FeedForwardBlock(const LlamaConfig& cfg, int64_t layer)>;
+FeedForwardBlock llama_mlp(const LlamaConfig& cfg, int64_t layer);
 
 class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
-  explicit LlamaDecoderLayerImpl(const LlamaConfig& cfg);
+  LlamaDecoderLayerImpl(const LlamaConfig& cfg, FeedForwardBlock block);
   LlamaAttention self_attn{nullptr};
-  LlamaMLP mlp{nullptr};
+  std::shared_ptr<FeedForwardImpl> mlp;
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
 };
 TORCH_MODULE(LlamaDecoderLayer);
 
 class LlamaModelImpl : public torch::nn::Module {
  public:
-  explicit LlamaModelImpl(const LlamaConfig& cfg);
+  LlamaModelImpl(const LlamaConfig& cfg, const FeedForwardFactory& factory);
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
 };
 TORCH_MODULE(LlamaModel);
 
-class LlamaForCausalLMImpl : public torch::nn::Module {
+class LlamaForCausalLMImpl : public CausalLMImpl {
  public:
-  explicit LlamaForCausalLMImpl(const LlamaConfig& cfg);
+  explicit LlamaForCausalLMImpl(const LlamaConfig& cfg, const FeedForwardFactory& factory = llama_mlp);
+
+  std::string model_type() const override { return "llama"; }
+  nlohmann::json config_json() const override { return cfg_.to_json(); }
+  int64_t vocab_size() const override { return cfg_.vocab_size; }
+  int64_t hidden_size() const override { return cfg_.hidden_size; }
+  int64_t max_positions() const override { return cfg_.max_position_embeddings; }
+  int64_t num_layers() const override { return cfg_.num_hidden_layers; }
+  ModelOutput forward_hidden(const BatchTensors& batch, bool keep_layer_hidden = false) override;
+  torch::Tensor output_weight() const override;  // lm_head, or the embedding when tied
+  torch::Tensor forward_cached(const torch::Tensor& input_ids, KVCache* cache) override;
+  // Initialises weights as HF does: N(0, initializer_range), norms to 1.
+  void reset_parameters(uint64_t seed) override;
+  bool ignores_tensor(const std::string& name) const override;
 
   // Final hidden states [T, hidden] for a packed stream.
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& position_ids,
-                              const torch::Tensor& cu_seqlens, int64_t max_seqlen);
-  // Logits [T, vocab].
-  torch::Tensor forward(const BatchTensors& batch);
-  // Sum of token cross-entropies over labels != -100 (callers divide by the
-  // label-token count of the whole accumulated batch).
-  torch::Tensor loss_sum(const BatchTensors& batch);
-  // Logits [n, vocab] for n new tokens, extending `cache`.
-  torch::Tensor forward_cached(const torch::Tensor& input_ids, KVCache* cache);
-
-  torch::Tensor output_weight() const;  // lm_head, or the embedding when tied
+                              const torch::Tensor& cu_seqlens, int64_t max_seqlen, ForwardRecord* record = nullptr);
   const LlamaConfig& config() const { return cfg_; }
-  // Initialises weights as HF does: N(0, initializer_range), norms to 1.
-  void reset_parameters(uint64_t seed);
+  LlamaDecoderLayerImpl& layer(int64_t i);
 
   LlamaModel model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
-  // Set while LoRA adapters are attached (see model/lora.h).
-  std::optional<LoraConfig> lora;
 
- private:
+ protected:
   LlamaConfig cfg_;
   RotaryEmbedding rope_;
 };

@@ -1,0 +1,35 @@
+// Model families by config.json `model_type`: how a family builds a model
+// from its config. Model directories (models/model_dir.h) dispatch on it, so
+// every command that loads a model (generate, eval, finetune, merge, the
+// knowledge harness) works with every registered family. Adding a family is
+// a file that defines its entry plus one line in register_all_model_families().
+//
+//   loom::CausalLM model = loom::model_from_config(config_json, "model/config.json");
+#pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "loom/core/registry.h"
+#include "loom/models/causal_lm.h"
+
+namespace loom {
+
+struct ModelFamily {
+  std::string help;
+  // Hugging Face `architectures` entries that mean this family, for configs
+  // without a model_type.
+  std::vector<std::string> architectures;
+  // A model with the config's shape (weights initialised, not loaded);
+  // errors name `origin` and the field.
+  std::function<CausalLM(const nlohmann::json& config, const std::string& origin)> from_config;
+};
+
+Registry<ModelFamily>& model_families();
+
+// The family named by config's model_type (or, without one, its architectures).
+std::string model_type_of(const nlohmann::json& config, const std::string& origin);
+CausalLM model_from_config(const nlohmann::json& config, const std::string& origin);
+
+}  // namespace loom

@@ -1,0 +1,46 @@
+#include "loom/models/model_registry.h"
+
+#include "loom/core/error.h"
+#include "loom/models/llama/llama.h"
+
+namespace loom {
+
+namespace {
+
+// The one place families are listed.
+void register_all_model_families(Registry<ModelFamily>& r) {
+  r.add("llama", {"Llama-architecture decoder (RMSNorm, RoPE, SwiGLU, grouped-query attention)",
+                  {"LlamaForCausalLM"},
+                  [](const nlohmann::json& config, const std::string& origin) -> CausalLM {
+                    return LlamaForCausalLM(LlamaConfig::from_json(config, origin)).ptr();
+                  }});
+}
+
+}  // namespace
+
+Registry<ModelFamily>& model_families() {
+  static Registry<ModelFamily> registry("model_type", register_all_model_families);
+  return registry;
+}
+
+std::string model_type_of(const nlohmann::json& config, const std::string& origin) {
+  if (!config.is_object()) throw Error(origin + ": expected a JSON object");
+  if (config.contains("model_type")) {
+    if (!config["model_type"].is_string()) throw Error(origin + ": field 'model_type' must be a string");
+    return config["model_type"].get<std::string>();
+  }
+  if (config.contains("architectures") && config["architectures"].is_array())
+    for (const auto& arch : config["architectures"])
+      for (const auto& [name, family] : model_families().entries())
+        for (const auto& a : family.architectures)
+          if (arch.is_string() && arch.get<std::string>() == a) return name;
+  throw Error(origin + ": no model_type (and no known entry in architectures); known model types: " +
+              model_families().valid_names());
+}
+
+CausalLM model_from_config(const nlohmann::json& config, const std::string& origin) {
+  const std::string type = model_type_of(config, origin);
+  return model_families().get(type, origin + ": model_type").from_config(config, origin);
+}
+
+}  // namespace loom
