@@ -25,6 +25,7 @@ void setup_ot(CLI::App* sub);
 void setup_knowledge(CLI::App* sub);
 void setup_merge(CLI::App* sub);
 void setup_fl(CLI::App* sub);
+void setup_moe(CLI::App* sub);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -35,6 +36,7 @@ inline const std::vector<Command>& commands() {
       {"eval", "loss and perplexity of a model on a JSONL file", setup_eval},
       {"knowledge", "continual knowledge addition: strategies, LoRA/full tuning, retention matrix", setup_knowledge},
       {"merge", "merge models or LoRA adapters (linear, TIES, DARE) or an adapter into its base", setup_merge},
+      {"moe", "mixtures of domain experts: mix models, blend adapters, train routers, score domains", setup_moe},
       {"fl", "robust federated learning: aggregators, simulation, gRPC server and parties", setup_fl},
       {"ot", "optimal transport with order constraints", setup_ot},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "loom/core/cpu_setup.h"
 #include "loom/core/error.h"
+#include "loom/moe/register.h"
 
 std::vector<std::string>& loom::cli::program_args() {
   static std::vector<std::string> args;
@@ -16,6 +17,8 @@ std::vector<std::string>& loom::cli::program_args() {
 int main(int argc, char** argv) {
   loom::ensure_optimised_blas(argc, argv);
   loom::cli::program_args().assign(argv, argv + argc);
+  // Families and strategies of modules above models/knowledge, before any command lists or loads them.
+  loom::register_moe();
   CLI::App app{"loom: C++ training toolkit for Llama-architecture models and friends"};
   app.require_subcommand(1);
   for (const auto& command : loom::cli::commands()) command.setup(app.add_subcommand(command.name, command.help));
