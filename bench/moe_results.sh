@@ -140,7 +140,7 @@ EOF
   mix "$S/moe-gateless" --experts "$EXPERTS" --gateless true
   mix "$S/moe-noisy" --experts "$EXPERTS" --seed "$s"
   mix "$S/moe-hidden" --experts "$EXPERTS" --router-init hidden --positive-prompts "$PROMPTS"
-  mix "$S/moe-always-on" --experts "$EXPERTS" --always-on true --top-k 1 --seed "$s"
+  mix "$S/moe-always-on" --experts "$EXPERTS" --always-on true --top-k 2 --seed "$s"
   mix "$S/moe-attn-gateless" --experts "$EXPERTS" --modules mlp,q_proj,k_proj,v_proj --gateless true
   mix "$S/moe-attn-noisy" --experts "$EXPERTS" --modules mlp,q_proj,k_proj,v_proj --seed "$s"
   train_router "$S/moe-noisy" "$S/moe-trained" "$s"
@@ -181,3 +181,5 @@ done
 cat "$R"/scores/*.json > "$R/scores.jsonl"
 /usr/bin/python3 bench/moe_table.py "$R" > "$R/tables.md"
 log "tables in $R/tables.md"
+# CPU time of everything above (this shell's children: user, system).
+times | tail -1 | tee "$R/cpu_time.txt" >&2

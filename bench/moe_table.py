@@ -67,7 +67,7 @@ labels = {
     "merge-average": "average merge of the 3 experts",
     "moe-gateless": "MoE gate-less (1/4 each)", "moe-noisy": "MoE noisy (random router, top-2)",
     "moe-hidden": "MoE hidden-state router init (untrained, top-2)",
-    "moe-trained": "MoE trained router (top-2)", "moe-always-on-trained": "MoE always-on base + top-1 (trained)",
+    "moe-trained": "MoE trained router (top-2)", "moe-always-on-trained": "MoE always-on base + top-2 of 3 (trained)",
     "moe-attn-gateless": "MLP + q/k/v experts, gate-less", "moe-attn-trained": "MLP + q/k/v experts, trained router",
     "moe3-gateless": "FFN mixture of the 3 experts, gate-less",
     "blend-svd-gateless": "the 3 experts as rank-16 SVD adapters, gate-less",
