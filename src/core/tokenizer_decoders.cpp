@@ -213,8 +213,8 @@ void register_all_decoders(Registry<DecoderType>& r) {
           return std::make_unique<MetaspaceDecoder>(char_field(j, "replacement", path), parse_scheme(j, path));
         }});
   r.add("Replace", {[](const json& j, const std::string& path) {
-          return std::make_unique<ReplaceDecoder>(Pattern::parse(field(j, "pattern", path), path + ".pattern"),
-                                                  string_field(j, "content", path));
+          Pattern pattern = Pattern::parse(field(j, "pattern", path), path + ".pattern");
+          return std::make_unique<ReplaceDecoder>(std::move(pattern), string_field(j, "content", path));
         }});
   r.add("ByteFallback", {[](const json&, const std::string&) { return std::make_unique<ByteFallbackDecoder>(); }});
   r.add("Fuse", {[](const json&, const std::string&) { return std::make_unique<FuseDecoder>(); }});

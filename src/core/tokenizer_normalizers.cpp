@@ -149,8 +149,8 @@ void register_all_normalizers(Registry<NormalizerType>& r) {
   r.add("NFKD", form(NormalForm::NFKD));
   r.add("Lowercase", {[](const json&, const std::string&) { return std::make_unique<Lowercase>(); }});
   r.add("Replace", {[](const json& j, const std::string& path) {
-          return std::make_unique<Replace>(Pattern::parse(field(j, "pattern", path), path + ".pattern"),
-                                           string_field(j, "content", path));
+          Pattern pattern = Pattern::parse(field(j, "pattern", path), path + ".pattern");
+          return std::make_unique<Replace>(std::move(pattern), string_field(j, "content", path));
         }});
   r.add("Prepend", {[](const json& j, const std::string& path) {
           return std::make_unique<Prepend>(string_field(j, "prepend", path));
