@@ -32,7 +32,8 @@ void setup_tokenize(CLI::App* sub) {
       std::vector<int32_t> ids = a->template_tokens ? tok.encode_templated(text) : tok.encode(text);
       nlohmann::json j = {{"input_ids", ids}};
       if (a->decode) j["decoded"] = tok.decode(ids, a->skip_special);
-      // Decoded byte-level text may end mid-character: keep the bytes visible.
+      // Decoded byte-level text may end mid-character; JSON holds valid UTF-8
+      // only, so such bytes are written as U+FFFD.
       out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     });
     if (a->output.empty())
