@@ -14,6 +14,11 @@ mkdirSync(work, { recursive: true });
 const corpus = join(here, "corpus.jsonl");
 const texts = readFileSync(corpus, "utf8").split("\n").filter((l) => l).map((l) => JSON.parse(l));
 const modules = join(here, "node_modules");
+if (!existsSync(join(modules, "tokenizers", "package.json"))) {
+  console.log(`FAIL: ${modules} has no Hugging Face tokenizers: run scripts/setup-deps.sh`);
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
 const real = ["llama3", "llama3_1", "qwen3", "llama2", "gemma3", "deepseek_v3", "gpt4o", "gptoss", "gpt35turbo", "claude"];
 
 const cases = [];
