@@ -25,6 +25,7 @@ void setup_ot(CLI::App* sub);
 void setup_knowledge(CLI::App* sub);
 void setup_merge(CLI::App* sub);
 void setup_fl(CLI::App* sub);
+void setup_tokenize(CLI::App* sub);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -37,6 +38,7 @@ inline const std::vector<Command>& commands() {
       {"merge", "merge models or LoRA adapters (linear, TIES, DARE) or an adapter into its base", setup_merge},
       {"fl", "robust federated learning: aggregators, simulation, gRPC server and parties", setup_fl},
       {"ot", "optimal transport with order constraints", setup_ot},
+      {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };
   return table;
