@@ -5,6 +5,7 @@
 
 #include "loom/core/error.h"
 #include "loom/ot/order_projection.h"
+#include "solver_entries.h"
 
 namespace loom::ot {
 
@@ -175,5 +176,26 @@ Result order_constrained_admm(const std::vector<double>& a, const std::vector<do
   r.marginal_error = marginal_error(a, b, r.plan);
   return r;
 }
+
+const ParamSchema<AdmmOptions>& admm_option_schema() {
+  static const ParamSchema<AdmmOptions> schema = [] {
+    ParamSchema<AdmmOptions> s;
+    s.add("admm_rho", &AdmmOptions::rho, "ADMM penalty", {1e-12, 1e12})
+        .add("admm_tolerance", &AdmmOptions::tolerance, "stop when max(‖X − Z‖_F, ρ‖Z_t − Z_{t−1}‖_F) is below", {0, 1})
+        .add("admm_max_iterations", &AdmmOptions::max_iterations, "iteration cap", {1, 1e9});
+    return s;
+  }();
+  return schema;
+}
+
+namespace detail {
+
+Solver admm_solver() {
+  return make_solver<AdmmOptions>(
+      "ADMM (affine projection, order projection, dual update)", admm_option_schema(),
+      [](const Problem& p, const AdmmOptions& o) { return order_constrained_admm(p.a, p.b, p.cost, p.order, o); });
+}
+
+}  // namespace detail
 
 }  // namespace loom::ot

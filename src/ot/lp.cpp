@@ -3,6 +3,7 @@
 
 #include "loom/core/error.h"
 #include "loom/ot/ot.h"
+#include "solver_entries.h"
 
 namespace loom::ot {
 
@@ -76,5 +77,14 @@ Result order_constrained_lp(const std::vector<double>& a, const std::vector<doub
   for (int64_t j = 0; j < n; ++j) r.v.push_back(duals[m + j]);
   return r;
 }
+
+namespace detail {
+
+Solver lp_solver() {
+  return make_solver("the whole problem as one LP (COIN-OR Clp, dual simplex): the exact oracle for any K",
+                     [](const Problem& p) { return order_constrained_lp(p.a, p.b, p.cost, p.order); });
+}
+
+}  // namespace detail
 
 }  // namespace loom::ot

@@ -1,5 +1,4 @@
-// The exact flow-based solver for one designated cell, and the dispatch over
-// order-constrained methods.
+// The exact flow-based solver for one designated cell.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -8,6 +7,7 @@
 #include "loom/core/error.h"
 #include "loom/ot/ot.h"
 #include "network_flow.h"
+#include "solver_entries.h"
 
 namespace loom::ot {
 
@@ -31,7 +31,8 @@ Result order_constrained_flow(const std::vector<double>& a, const std::vector<do
   };
   int64_t solves = 0;
   auto evaluate = [&](double u) {
-    Point p{u};
+    Point p;
+    p.u = u;
     auto a2 = a, b2 = b;
     a2[static_cast<size_t>(i1)] -= u;
     b2[static_cast<size_t>(j1)] -= u;
@@ -80,27 +81,18 @@ Result order_constrained_flow(const std::vector<double>& a, const std::vector<do
   return r;
 }
 
-const std::vector<std::string>& order_constrained_methods() {
-  static const std::vector<std::string> names = {"exact", "flow", "lp", "admm"};
-  return names;
+namespace detail {
+
+Solver flow_solver() {
+  return make_solver(
+      "exact by network simplex: plain OT without order cells, a 1-D search over the cell's value for one",
+      [](const Problem& p) {
+        if (p.order.empty()) return emd(p.a, p.b, p.cost);
+        if (p.order.size() != 1) throw Error("ot: method 'flow' handles exactly one order cell; use 'lp' or 'admm'");
+        return order_constrained_flow(p.a, p.b, p.cost, p.order[0]);
+      });
 }
 
-Result order_constrained(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
-                         const std::vector<Cell>& order, const std::string& method) {
-  if (order.empty()) {
-    if (method == "sinkhorn") throw Error("ot: use sinkhorn() for entropic OT without order constraints");
-    return emd(a, b, cost);
-  }
-  if (method == "admm") return order_constrained_admm(a, b, cost, order);
-  if (method == "lp") return order_constrained_lp(a, b, cost, order);
-  if (method == "flow" || (method == "exact" && order.size() == 1)) {
-    if (order.size() != 1) throw Error("ot: method 'flow' handles exactly one order cell; use 'lp' or 'admm'");
-    return order_constrained_flow(a, b, cost, order[0]);
-  }
-  if (method == "exact") return order_constrained_lp(a, b, cost, order);
-  std::string valid;
-  for (const auto& name : order_constrained_methods()) valid += (valid.empty() ? "" : ", ") + name;
-  throw Error("ot: unknown method '" + method + "' (valid: " + valid + ")");
-}
+}  // namespace detail
 
 }  // namespace loom::ot

@@ -5,6 +5,7 @@
 
 #include "loom/core/error.h"
 #include "loom/ot/ot.h"
+#include "solver_entries.h"
 
 namespace loom::ot {
 
@@ -106,5 +107,28 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
   r.marginal_error = marginal_error(a, b, r.plan);
   return r;
 }
+
+const ParamSchema<SinkhornOptions>& sinkhorn_option_schema() {
+  static const ParamSchema<SinkhornOptions> schema = [] {
+    ParamSchema<SinkhornOptions> s;
+    s.add("sinkhorn_tolerance", &SinkhornOptions::tolerance, "stop when the marginal error is below", {0, 1})
+        .add("sinkhorn_max_iterations", &SinkhornOptions::max_iterations, "iteration cap", {1, 1e9});
+    return s;
+  }();
+  return schema;
+}
+
+namespace detail {
+
+Solver sinkhorn_solver() {
+  return make_solver<SinkhornOptions>(
+      "entropic OT (log-stabilised Sinkhorn) with the problem's reg; no order constraints", sinkhorn_option_schema(),
+      [](const Problem& p, const SinkhornOptions& o) {
+        if (!p.order.empty()) throw Error("ot: sinkhorn does not take order constraints (use admm, lp, flow or exact)");
+        return sinkhorn(p.a, p.b, p.cost, p.reg, o);
+      });
+}
+
+}  // namespace detail
 
 }  // namespace loom::ot

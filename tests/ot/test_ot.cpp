@@ -11,8 +11,10 @@
 #include "error_message.h"
 #include "loom/core/error.h"
 #include "loom/ot/explain.h"
+#include "loom/ot/io.h"
 #include "loom/ot/order_projection.h"
 #include "loom/ot/ot.h"
+#include "loom/ot/solvers.h"
 #include "loom/ot/word_vectors.h"
 
 using namespace loom;
@@ -211,6 +213,40 @@ TEST(OrderConstrainedOT, BadInputIsAClearError) {
             }).find("valid: exact, flow, lp, admm"),
             std::string::npos);
   EXPECT_NE(message([] { sinkhorn(kA, kB, kCost, 0.0); }).find("reg"), std::string::npos);
+}
+
+TEST(Solvers, UnknownMethodsAreAnErrorListingTheValidOnesWithOrWithoutOrderCells) {
+  EXPECT_EQ(solvers().names(), (std::vector<std::string>{"exact", "flow", "lp", "admm", "sinkhorn"}));
+  const std::string valid = "valid: exact, flow, lp, admm, sinkhorn";
+  for (const std::vector<Cell>& order : {std::vector<Cell>{}, std::vector<Cell>{{0, 2}}}) {
+    std::string e = loom::testing::error_of([&] { order_constrained(kA, kB, kCost, order, "simplex"); });
+    EXPECT_NE(e.find("unknown method 'simplex'"), std::string::npos) << e;
+    EXPECT_NE(e.find(valid), std::string::npos) << e;
+  }
+  // A problem file names its own method: checked on reading, naming the file and field.
+  std::string e = loom::testing::error_of(
+      [] { parse_problem_json(R"({"cost": [[1, 2]], "a": [1], "b": [0.5, 0.5], "method": "emd2"})", "p.json"); });
+  EXPECT_NE(e.find("p.json: field 'method': unknown method 'emd2'"), std::string::npos) << e;
+  EXPECT_NE(e.find(valid), std::string::npos) << e;
+  // Without order cells every method still runs itself: the LP and the flow
+  // solver find plain OT's optimum, sinkhorn its entropic plan.
+  Instance p = random_instance(5, 6, 2);
+  const double plain = emd(p.a, p.b, p.cost).cost;
+  EXPECT_NEAR(order_constrained(p.a, p.b, p.cost, {}, "lp").cost, plain, 1e-9);
+  EXPECT_NEAR(order_constrained(p.a, p.b, p.cost, {}, "flow").cost, plain, 1e-9);
+  EXPECT_GT(order_constrained(p.a, p.b, p.cost, {}, "sinkhorn").cost, plain);
+}
+
+TEST(Solvers, OptionsAreDeclaredOnceAndReachTheSolver) {
+  Params options(solver_param_specs());
+  EXPECT_EQ(options.get_string("admm_max_iterations"), "10000");  // the struct's default
+  EXPECT_EQ(options.get_string("sinkhorn_tolerance"), "1e-09");
+  options.set("admm_max_iterations", "3", "test");
+  Problem p;
+  p.a = kA, p.b = kB, p.cost = kCost, p.order = {{0, 2}}, p.method = "admm";
+  EXPECT_EQ(solve(p, options).iterations, 3);
+  EXPECT_NE(loom::testing::error_of([&] { options.set("admm_rho", "0", "--admm-rho"); }).find("admm_rho"),
+            std::string::npos);
 }
 
 TEST(Explain, ReturnsTheCheapestForcedMatchesInOrder) {

@@ -80,11 +80,11 @@ Result order_constrained_lp(const std::vector<double>& a, const std::vector<doub
 Result order_constrained_flow(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
                               const Cell& cell);
 
-// Dispatches on method: "exact" (flow for K = 1, else LP), "flow", "lp", "admm".
-// An unknown method is an error that lists the valid ones.
+// Solves by a named method of the solver registry (ot/solvers.h) with its
+// default options: "exact", "flow", "lp", "admm" (or "sinkhorn" without
+// order cells). An unknown method is an error that lists the valid ones.
 Result order_constrained(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
                          const std::vector<Cell>& order, const std::string& method);
-const std::vector<std::string>& order_constrained_methods();
 
 // Lower bound on the order-constrained optimum from the row and the column
 // relaxations (each row/column alone, with every cell capped by the top
