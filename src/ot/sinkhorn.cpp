@@ -29,8 +29,12 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
     f[static_cast<size_t>(i)] = lo;
   }
   Matrix K(m, n);
+  // Threads only pay off on large kernels: on small ones (and on a loaded
+  // machine) the fork/join barriers cost more than the products. Each sum is
+  // taken in the same order either way, so the results do not depend on it.
+  const bool parallel = m * n >= (int64_t{1} << 16);
   auto rebuild = [&] {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j)
         K(i, j) = std::exp((f[static_cast<size_t>(i)] + g[static_cast<size_t>(j)] - cost(i, j)) / reg);
@@ -50,7 +54,7 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
     // Both products stream the whole kernel: split rows (K v) and column
     // ranges (K^T u) over the cores, since one core cannot saturate memory.
     const double* vp = v.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
     for (int64_t i = 0; i < m; ++i) {
       const double* row = &K.data[static_cast<size_t>(i * n)];
       double s = 0;
@@ -60,7 +64,7 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
       u[static_cast<size_t>(i)] = a[static_cast<size_t>(i)] / std::max(s, 1e-300);
     }
     std::fill(ktu.begin(), ktu.end(), 0.0);
-#pragma omp parallel
+#pragma omp parallel if (parallel)
     {
       const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
       const int64_t begin = n * t / threads, end = n * (t + 1) / threads;
