@@ -54,6 +54,9 @@ void setup_ot(CLI::App* sub) {
                           {"status", r.status}, {"iterations", r.iterations},
                           {"method", p.method}, {"marginal_error", r.marginal_error}};
     if (!r.u.empty()) out["u"] = r.u, out["v"] = r.v;
+    if (p.method == "admm")
+      out["residuals"] = {
+          {"primal", r.primal_residual}, {"dual", r.dual_residual}, {"lower_bound", r.lower_bound}, {"gap", r.gap}};
     std::cout << out.dump() << "\n";
   });
 }

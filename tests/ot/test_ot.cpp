@@ -6,19 +6,23 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <numeric>
 #include <random>
 
 #include "error_message.h"
 #include "loom/core/error.h"
+#include "loom/core/lp.h"
 #include "loom/ot/explain.h"
 #include "loom/ot/io.h"
 #include "loom/ot/order_projection.h"
 #include "loom/ot/ot.h"
 #include "loom/ot/solvers.h"
 #include "loom/ot/word_vectors.h"
+#include "ot_instances.h"
 
 using namespace loom;
 using namespace loom::ot;
+using namespace loom::ot::testing;
 
 namespace {
 
@@ -28,11 +32,6 @@ Matrix matrix(std::vector<std::vector<double>> rows) {
     for (size_t j = 0; j < rows[i].size(); ++j) m(static_cast<int64_t>(i), static_cast<int64_t>(j)) = rows[i][j];
   return m;
 }
-
-struct Instance {
-  std::vector<double> a, b;
-  Matrix cost;
-};
 
 Instance random_instance(int64_t m, int64_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -53,15 +52,6 @@ void expect_plan_near(const Matrix& plan, const std::vector<std::vector<double>>
       EXPECT_NEAR(plan(static_cast<int64_t>(i), static_cast<int64_t>(j)), expected[i][j], tol) << i << "," << j;
 }
 
-void expect_order_holds(const Matrix& plan, const std::vector<Cell>& order, double tol) {
-  for (size_t k = 0; k + 1 < order.size(); ++k)
-    EXPECT_GE(plan(order[k].first, order[k].second) + tol, plan(order[k + 1].first, order[k + 1].second));
-  double last = plan(order.back().first, order.back().second);
-  for (int64_t i = 0; i < plan.rows; ++i)
-    for (int64_t j = 0; j < plan.cols; ++j)
-      if (std::find(order.begin(), order.end(), Cell{i, j}) == order.end()) EXPECT_GE(last + tol, plan(i, j));
-}
-
 const Matrix kCost = matrix({{1, 5, 3}, {0, 1, 4}});
 const std::vector<double> kA = {0.5, 0.5}, kB = {1.0 / 3, 1.0 / 3, 1.0 / 3};
 
@@ -73,7 +63,8 @@ TEST(OrderConstrainedOT, ReferenceKnownAnswers) {
   for (const char* method : {"admm", "lp", "flow", "exact"}) {
     SCOPED_TRACE(method);
     Result r = order_constrained(kA, kB, kCost, {{0, 2}}, method);
-    EXPECT_NEAR(r.cost, 1.5, std::string(method) == "admm" ? 2e-3 : 1e-9);
+    EXPECT_NEAR(r.cost, 1.5, std::string(method) == "admm" ? 1e-4 : 1e-9);
+    EXPECT_EQ(r.status, std::string(method) == "admm" ? "converged" : "optimal");
     expect_plan_near(r.plan, {{1.0 / 6, 0, 1.0 / 3}, {1.0 / 6, 1.0 / 3, 0}}, 2e-3);
   }
   // Two cells, the first the largest: [(1,0), (0,2)].
@@ -91,13 +82,11 @@ TEST(OrderConstrainedOT, AdmmAndFlowAgreeWithTheLpOracle) {
     std::vector<Cell> order = {{static_cast<int64_t>(seed % 5), 3}};
     if (seed % 2 == 0) order.push_back({5, static_cast<int64_t>(seed % 3)});
     Result lp = order_constrained_lp(p.a, p.b, p.cost, order);
-    AdmmOptions tight;
-    tight.tolerance = 1e-7;
-    tight.max_iterations = 200000;
-    Result admm = order_constrained_admm(p.a, p.b, p.cost, order, tight);
-    EXPECT_NEAR(admm.cost, lp.cost, 1e-4);
-    EXPECT_LT(admm.marginal_error, 1e-4);
-    expect_order_holds(admm.plan, order, 1e-5);
+    Result admm = order_constrained_admm(p.a, p.b, p.cost, order);
+    EXPECT_EQ(admm.status, "converged");
+    EXPECT_NEAR(admm.cost, lp.cost, 1e-4 * lp.cost);
+    EXPECT_LT(admm.marginal_error, 1e-6);
+    expect_order_holds(admm.plan, order, 0);
     expect_order_holds(lp.plan, order, 1e-9);
     EXPECT_LT(lp.marginal_error, 1e-9);
     if (order.size() == 1) {
@@ -107,6 +96,63 @@ TEST(OrderConstrainedOT, AdmmAndFlowAgreeWithTheLpOracle) {
     }
     EXPECT_LE(order_constrained_lower_bound(p.a, p.b, p.cost, order), lp.cost + 1e-9);
   }
+}
+
+TEST(OrderConstrainedOT, AdmmConvergesOnRandomRectangularInstancesAgainstTheLp) {
+  // The issue's instances: the old ADMM stopped at its cap 1e-3..1e-2 off the
+  // marginals. Now: converged, marginals within 1e-6, objective within 1e-4
+  // of the Clp optimum, a lower bound at or below it, and the order exact.
+  const std::vector<std::pair<int64_t, int64_t>> sizes = {{8, 11}, {20, 30}, {40, 25}};
+  for (size_t s = 0; s < sizes.size(); ++s)
+    for (int64_t K = 1; K <= 3; ++K) {
+      SCOPED_TRACE(std::to_string(sizes[s].first) + "x" + std::to_string(sizes[s].second) + " K=" + std::to_string(K));
+      OrderInstance p = issue_instance(sizes[s].first, sizes[s].second, K, 100 * s + static_cast<uint64_t>(K));
+      Result lp = order_constrained_lp(p.a, p.b, p.cost, p.order);
+      Result admm = order_constrained_admm(p.a, p.b, p.cost, p.order);
+      EXPECT_EQ(admm.status, "converged");
+      EXPECT_LE(admm.marginal_error, 1e-6);
+      EXPECT_LE(std::abs(admm.cost - lp.cost), 1e-4 * lp.cost);
+      EXPECT_LE(admm.lower_bound, lp.cost * (1 + 1e-12));
+      EXPECT_GE(admm.lower_bound, lp.cost * (1 - 1e-4));
+      EXPECT_GT(admm.iterations, 0);
+      expect_honest(admm, p, p.order, emd(p.a, p.b, p.cost).cost);
+    }
+}
+
+TEST(OrderConstrainedOT, NoSolverClaimsAFeasiblePlanBelowThePlainOptimum) {
+  int feasible = 0;
+  for (uint64_t seed = 1; seed <= 20 && feasible < 6; ++seed) {
+    OrderInstance p = issue_instance(12, 9, static_cast<int64_t>(seed % 3) + 1, seed);
+    try {
+      order_constrained_lp(p.a, p.b, p.cost, p.order);
+    } catch (const Error&) {
+      continue;  // no plan can honour these cells
+    }
+    ++feasible;
+    const double plain = emd(p.a, p.b, p.cost).cost;
+    for (const std::string& method : solvers().names()) {
+      if (method == "sinkhorn" || (method == "flow" && p.order.size() > 1)) continue;
+      SCOPED_TRACE(method);
+      expect_honest(order_constrained(p.a, p.b, p.cost, p.order, method), p, p.order, plain);
+    }
+  }
+  EXPECT_EQ(feasible, 6);
+  // The reference's iteration (rho = 1, no relaxation or restarts, from
+  // a b^T) stopped at a small cap: it must say it did not converge, with the
+  // residuals and the gap that show why.
+  OrderInstance p = issue_instance(30, 30, 1, 9);
+  AdmmOptions reference;
+  reference.rho = 1;
+  reference.relaxation = 1;
+  reference.restart = false;
+  reference.start = "independent";
+  reference.max_iterations = 2000;
+  Result r = order_constrained_admm(p.a, p.b, p.cost, p.order, reference);
+  EXPECT_EQ(r.status, "max_iterations");
+  EXPECT_EQ(r.iterations, 2000);
+  EXPECT_TRUE(r.marginal_error > reference.tolerance || r.gap > reference.gap_tolerance);
+  EXPECT_GT(r.primal_residual, 0);
+  EXPECT_LE(r.lower_bound, order_constrained_lp(p.a, p.b, p.cost, p.order).cost);
 }
 
 TEST(OrderConstrainedOT, LowerBoundCanExceedThePlainOtCost) {
@@ -158,37 +204,48 @@ TEST(PlainOT, SinkhornConvergesToExactOtAsRegShrinks) {
   EXPECT_TRUE(std::isfinite(tiny.cost));
 }
 
-TEST(OrderProjection, IsTheClosestPointOfTheOrderSet) {
+TEST(OrderProjection, IsTheClosestPointOfTheOrderCone) {
+  // Checked against an independent oracle: the projection as a QP,
+  // min 1/2 ||x - w||^2 over the order cone, solved by Clp (core/lp.h).
   std::mt19937_64 rng(5);
   std::normal_distribution<double> g;
-  for (int trial = 0; trial < 50; ++trial) {
+  const std::vector<std::vector<int64_t>> chains = {{11}, {3, 17, 8}, {0, 29, 5, 6}, {}};
+  for (int trial = 0; trial < 24; ++trial) {
+    const std::vector<int64_t>& chain = chains[static_cast<size_t>(trial) % chains.size()];
     std::vector<double> w(30);
-    for (auto& x : w) x = g(rng);
-    std::vector<int64_t> chain = {3, 17, 8};
-    if (trial % 3 == 0) chain = {11};
+    for (auto& x : w) x = g(rng) + (trial % 2 ? -0.7 : 0.3);  // some with most entries below 0
     std::vector<double> p = w;
-    std::vector<int64_t> scratch;
+    ProjectionScratch scratch;
     project_order(&p, chain, &scratch);
-    // Feasible...
-    for (size_t k = 0; k + 1 < chain.size(); ++k) EXPECT_GE(p[chain[k]] + 1e-12, p[chain[k + 1]]);
-    for (size_t e = 0; e < p.size(); ++e)
+    LpModel qp;
+    qp.cols = 30;
+    for (size_t e = 0; e < w.size(); ++e) qp.objective.push_back(-w[e]);
+    for (size_t k = 0; k + 1 < chain.size(); ++k) qp.add_row({{chain[k], 1.0}, {chain[k + 1], -1.0}}, 0, kLpInfinity);
+    for (int64_t e = 0; e < 30 && !chain.empty(); ++e)
+      if (std::find(chain.begin(), chain.end(), e) == chain.end())
+        qp.add_row({{chain.back(), 1.0}, {e, -1.0}}, 0, kLpInfinity);
+    LpSolver oracle(qp);
+    oracle.set_quadratic_diagonal(std::vector<double>(30, 1.0));
+    LpResult best = oracle.solve();
+    ASSERT_EQ(best.status, LpStatus::Optimal);
+    // Clp's reduced-gradient QP stops about 1e-6 short in x: the projection
+    // must be at least as close to w, and near the same point.
+    double ours = 0, clp = 0;
+    for (size_t e = 0; e < p.size(); ++e) {
+      ours += (p[e] - w[e]) * (p[e] - w[e]);
+      clp += (best.primal[e] - w[e]) * (best.primal[e] - w[e]);
+      EXPECT_NEAR(p[e], best.primal[e], 1e-5) << "trial " << trial << " e " << e;
+    }
+    EXPECT_LE(ours, clp + 1e-12) << "trial " << trial;
+    // Feasible and idempotent.
+    for (double x : p) EXPECT_GE(x, 0.0);
+    for (size_t k = 0; k + 1 < chain.size(); ++k) EXPECT_GE(p[chain[k]], p[chain[k + 1]]);
+    for (size_t e = 0; e < p.size() && !chain.empty(); ++e)
       if (std::find(chain.begin(), chain.end(), static_cast<int64_t>(e)) == chain.end())
-        EXPECT_GE(p[chain.back()] + 1e-12, p[e]);
-    // ...idempotent...
+        EXPECT_GE(p[chain.back()], p[e]);
     std::vector<double> again = p;
     project_order(&again, chain, &scratch);
     for (size_t e = 0; e < p.size(); ++e) EXPECT_NEAR(again[e], p[e], 1e-12);
-    // ...and no feasible point on the way towards w's cheaper neighbours is
-    // closer: check the variational inequality <w - p, q - p> <= 0 for random
-    // feasible q.
-    for (int probe = 0; probe < 20; ++probe) {
-      std::vector<double> q(30);
-      for (auto& x : q) x = g(rng);
-      project_order(&q, chain, &scratch);
-      double inner = 0;
-      for (size_t e = 0; e < q.size(); ++e) inner += (w[e] - p[e]) * (q[e] - p[e]);
-      EXPECT_LE(inner, 1e-9);
-    }
   }
 }
 
@@ -239,13 +296,15 @@ TEST(Solvers, UnknownMethodsAreAnErrorListingTheValidOnesWithOrWithoutOrderCells
 
 TEST(Solvers, OptionsAreDeclaredOnceAndReachTheSolver) {
   Params options(solver_param_specs());
-  EXPECT_EQ(options.get_string("admm_max_iterations"), "10000");  // the struct's default
+  EXPECT_EQ(options.get_string("admm_max_iterations"), "500000");  // the struct's default
   EXPECT_EQ(options.get_string("sinkhorn_tolerance"), "1e-09");
   options.set("admm_max_iterations", "3", "test");
   Problem p;
   p.a = kA, p.b = kB, p.cost = kCost, p.order = {{0, 2}}, p.method = "admm";
   EXPECT_EQ(solve(p, options).iterations, 3);
-  EXPECT_NE(loom::testing::error_of([&] { options.set("admm_rho", "0", "--admm-rho"); }).find("admm_rho"),
+  EXPECT_NE(loom::testing::error_of([&] {
+              options.set("admm_relaxation", "2", "--admm-relaxation");
+            }).find("admm_relaxation"),
             std::string::npos);
 }
 

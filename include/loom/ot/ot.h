@@ -39,6 +39,11 @@ struct Result {
   std::string status;        // "optimal", "converged", "max_iterations", ...
   int64_t iterations = 0;
   double marginal_error = 0;  // max |plan 1 - a|, |plan^T 1 - b|
+  // Iterative solvers (ADMM): the last primal and dual residuals, a certified
+  // lower bound on the optimum (from dual-feasible multipliers) and the
+  // relative gap (cost - lower_bound) / |cost|.
+  double primal_residual = 0, dual_residual = 0;
+  double lower_bound = 0, gap = 0;
 };
 
 struct SinkhornOptions {
@@ -46,10 +51,23 @@ struct SinkhornOptions {
   int64_t max_iterations = 100000;
 };
 
+// ADMM works on the normalised problem (unit total mass, costs divided by
+// their largest magnitude), so these settings mean the same on every instance.
 struct AdmmOptions {
-  double rho = 1.0;         // penalty, as in the reference code
-  double tolerance = 1e-4;  // on max(||X - Z||_F, rho ||Z_t - Z_{t-1}||_F)
-  int64_t max_iterations = 10000;
+  double rho = 0;           // initial penalty; 0: ||S|| / ||Z|| of the start (S: reduced costs)
+  double relaxation = 1.6;  // over-relaxation alpha in (0, 2); the reference uses 1
+  bool adapt_rho = true;    // at restarts, balance rho by how far the primal and dual moved
+  bool restart = true;      // restart from the running average when the KKT error fell enough
+  // Converged: the plan's marginal error (relative to the mass) is at most
+  // `tolerance` and the relative gap to the certified lower bound at most
+  // `gap_tolerance`; both are checked every `check_every` iterations.
+  double tolerance = 1e-7;
+  double gap_tolerance = 1e-5;
+  int64_t check_every = 50;
+  int64_t max_iterations = 500000;
+  // "emd": the plain OT plan and the dual its potentials imply;
+  // "independent": a b^T / mass with U = 0, as the reference starts.
+  std::string start = "emd";
 };
 
 // Throws loom::Error naming the problem: shapes, negative or non-finite
