@@ -50,19 +50,8 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
   Result r;
   r.status = "max_iterations";
   double err = 0;
-  for (int64_t it = 1; it <= options.max_iterations; ++it) {
-    // Both products stream the whole kernel: split rows (K v) and column
-    // ranges (K^T u) over the cores, since one core cannot saturate memory.
-    const double* vp = v.data();
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t i = 0; i < m; ++i) {
-      const double* row = &K.data[static_cast<size_t>(i * n)];
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t j = 0; j < n; ++j) s += row[j] * vp[j];
-      kv[static_cast<size_t>(i)] = s;
-      u[static_cast<size_t>(i)] = a[static_cast<size_t>(i)] / std::max(s, 1e-300);
-    }
+  // K^T u, split by column ranges over the cores (one core cannot saturate memory).
+  auto kernel_t_times_u = [&] {
     std::fill(ktu.begin(), ktu.end(), 0.0);
 #pragma omp parallel if (parallel)
     {
@@ -76,25 +65,41 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
         for (int64_t j = begin; j < end; ++j) kp[j] += row[j] * ui;
       }
     }
-    double big = 0;
-    for (int64_t j = 0; j < n; ++j) {
+  };
+  const bool pot_rule = options.stop == "pot";
+  for (int64_t it = 1; it <= options.max_iterations; ++it) {
+    // POT's order: v = b / K^T u, then u = a / K v, so that the rows are
+    // exact and the columns carry the error.
+    kernel_t_times_u();
+    for (int64_t j = 0; j < n; ++j)
       v[static_cast<size_t>(j)] = b[static_cast<size_t>(j)] / std::max(ktu[static_cast<size_t>(j)], 1e-300);
-      big = std::max(big, std::abs(std::log(std::max(v[static_cast<size_t>(j)], 1e-300))));
+    const double* vp = v.data();
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t i = 0; i < m; ++i) {
+      const double* row = &K.data[static_cast<size_t>(i * n)];
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t j = 0; j < n; ++j) s += row[j] * vp[j];
+      kv[static_cast<size_t>(i)] = s;
+      u[static_cast<size_t>(i)] = a[static_cast<size_t>(i)] / std::max(s, 1e-300);
     }
+    double big = 0;
+    for (double x : v) big = std::max(big, std::abs(std::log(std::max(x, 1e-300))));
     for (double x : u) big = std::max(big, std::abs(std::log(std::max(x, 1e-300))));
     if (big > 69.0) absorb();  // e^69 ~ 1e30
     r.iterations = it;
-    if (it % 10 == 0 || it == options.max_iterations) {
-      // Columns are exact after the v update; the row error is what is left.
+    // POT checks after iterations 1, 11, 21, ...; the default rule at 10, 20, ...
+    const bool check = pot_rule ? it % 10 == 1 : it % 10 == 0;
+    if (check || it == options.max_iterations) {
+      // The column error (K^T u) v - b: its L2 norm (POT's rule) or its
+      // largest entry (the default; with exact rows, the marginal error).
+      kernel_t_times_u();
       err = 0;
-      for (int64_t i = 0; i < m; ++i) {
-        const double* row = &K.data[static_cast<size_t>(i * n)];
-        const double* vp = v.data();
-        double s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < n; ++j) s += row[j] * vp[j];
-        err = std::max(err, std::abs(u[static_cast<size_t>(i)] * s - a[static_cast<size_t>(i)]));
+      for (int64_t j = 0; j < n; ++j) {
+        const double e = ktu[static_cast<size_t>(j)] * v[static_cast<size_t>(j)] - b[static_cast<size_t>(j)];
+        err = pot_rule ? err + e * e : std::max(err, std::abs(e));
       }
+      if (pot_rule) err = std::sqrt(err);
       if (!std::isfinite(err)) throw Error("ot: sinkhorn diverged (reg too small for double precision?)");
       if (err < options.tolerance) {
         r.status = "converged";
@@ -115,8 +120,11 @@ Result sinkhorn(const std::vector<double>& a, const std::vector<double>& b, cons
 const ParamSchema<SinkhornOptions>& sinkhorn_option_schema() {
   static const ParamSchema<SinkhornOptions> schema = [] {
     ParamSchema<SinkhornOptions> s;
-    s.add("sinkhorn_tolerance", &SinkhornOptions::tolerance, "stop when the marginal error is below", {0, 1})
-        .add("sinkhorn_max_iterations", &SinkhornOptions::max_iterations, "iteration cap", {1, 1e9});
+    s.add("sinkhorn_tolerance", &SinkhornOptions::tolerance, "stop when the column error is below this", {0, 1})
+        .add("sinkhorn_max_iterations", &SinkhornOptions::max_iterations, "iteration cap", {1, 1e9})
+        .add_choice("sinkhorn_stop", &SinkhornOptions::stop, {"max", "pot"},
+                    "the column error's largest entry (every 10th iteration), or POT's rule: its L2 norm after "
+                    "iterations 1, 11, 21, ...");
     return s;
   }();
   return schema;

@@ -200,8 +200,40 @@ TEST(PlainOT, SinkhornConvergesToExactOtAsRegShrinks) {
     previous = r.cost;
   }
   EXPECT_NEAR(previous, exact, 2e-2);
-  Result tiny = sinkhorn(p.a, p.b, p.cost, 1e-4, {1e-6, 200000});  // stays finite thanks to absorption
+  SinkhornOptions small_reg;
+  small_reg.tolerance = 1e-6;
+  small_reg.max_iterations = 200000;
+  Result tiny = sinkhorn(p.a, p.b, p.cost, 1e-4, small_reg);  // stays finite thanks to absorption
   EXPECT_TRUE(std::isfinite(tiny.cost));
+}
+
+TEST(PlainOT, SinkhornStopsByPotsRuleWhenAsked) {
+  // POT's rule: the L2 norm of the column error after iterations 1, 11, 21, ...
+  Instance p = random_instance(30, 20, 4);
+  SinkhornOptions pot;
+  pot.stop = "pot";
+  pot.tolerance = 1e-8;
+  Result r = sinkhorn(p.a, p.b, p.cost, 0.05, pot);
+  ASSERT_EQ(r.status, "converged");
+  EXPECT_EQ(r.iterations % 10, 1);
+  double l2 = 0, rows = 0;
+  for (int64_t j = 0; j < 20; ++j) {
+    double col = 0;
+    for (int64_t i = 0; i < 30; ++i) col += r.plan(i, j);
+    l2 += (col - p.b[static_cast<size_t>(j)]) * (col - p.b[static_cast<size_t>(j)]);
+  }
+  for (int64_t i = 0; i < 30; ++i) {
+    double row = 0;
+    for (int64_t j = 0; j < 20; ++j) row += r.plan(i, j);
+    rows = std::max(rows, std::abs(row - p.a[static_cast<size_t>(i)]));
+  }
+  EXPECT_LT(std::sqrt(l2), 1e-8);
+  EXPECT_LT(rows, 1e-15);  // the last half-step fixed the rows
+  // The L2 norm bounds the largest entry, so POT's rule never stops sooner
+  // than the default one (up to their check cadences).
+  SinkhornOptions max_rule;
+  max_rule.tolerance = 1e-8;
+  EXPECT_GE(r.iterations + 9, sinkhorn(p.a, p.b, p.cost, 0.05, max_rule).iterations);
 }
 
 TEST(OrderProjection, IsTheClosestPointOfTheOrderCone) {

@@ -46,9 +46,14 @@ struct Result {
   double lower_bound = 0, gap = 0;
 };
 
+// Sinkhorn updates v = b / K^T u, then u = a / K v (POT's order): the rows are
+// exact and the column error is what the stopping rule measures.
 struct SinkhornOptions {
-  double tolerance = 1e-9;  // stop when the marginal error is below this
+  double tolerance = 1e-9;  // stop when the column error is below this
   int64_t max_iterations = 100000;
+  // "max": its largest entry, checked every 10th iteration (a bound on the
+  // marginal error); "pot": POT's rule, its L2 norm after iterations 1, 11, 21, ...
+  std::string stop = "max";
 };
 
 // ADMM works on the normalised problem (unit total mass, costs divided by
