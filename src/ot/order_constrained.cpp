@@ -37,7 +37,7 @@ Result order_constrained_flow(const std::vector<double>& a, const std::vector<do
     a2[static_cast<size_t>(i1)] -= u;
     b2[static_cast<size_t>(j1)] -= u;
     ++solves;
-    p.flow = detail::transport_flow(a2, b2, cost, u, cell);
+    p.flow = detail::transport_flow(a2, b2, cost, u, {i1 * n + j1});
     if (!p.flow.feasible) return p;
     p.flow.plan(i1, j1) = u;
     p.f = transport_cost(cost, p.flow.plan);

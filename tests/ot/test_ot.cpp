@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <lemon/network_simplex.h>
+#include <lemon/static_graph.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include "loom/ot/ot.h"
 #include "loom/ot/solvers.h"
 #include "loom/ot/word_vectors.h"
+#include "network_flow.h"
 #include "ot_instances.h"
 
 using namespace loom;
@@ -186,6 +189,144 @@ TEST(PlainOT, EmdIsOptimalWithFeasibleDuals) {
       for (int64_t j = 0; j < 11; ++j)
         EXPECT_LE(r.u[static_cast<size_t>(i)] + r.v[static_cast<size_t>(j)], p.cost(i, j) + 1e-9);
   }
+}
+
+namespace {
+
+// The oracle: LEMON's network simplex on a static graph, masses in 2^40
+// integer units (relative rounding ~1e-12), capacities likewise.
+struct LemonFlow {
+  bool feasible = false;
+  double cost = 0;
+};
+
+LemonFlow lemon_transport(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost, double cap,
+                          const std::vector<int64_t>& forbidden) {
+  using Graph = lemon::StaticDigraph;
+  using Simplex = lemon::NetworkSimplex<Graph, int64_t, double>;
+  const int64_t m = cost.rows, n = cost.cols, units = int64_t{1} << 40;
+  double total = 0;
+  for (double x : a) total += x;
+  auto to_units = [&](const std::vector<double>& mass) {
+    std::vector<int64_t> out(mass.size());
+    int64_t sum = 0;
+    size_t largest = 0;
+    for (size_t k = 0; k < mass.size(); ++k) {
+      out[k] = static_cast<int64_t>(std::llround(mass[k] / total * static_cast<double>(units)));
+      sum += out[k];
+      if (mass[k] > mass[largest]) largest = k;
+    }
+    out[largest] += units - sum;
+    return out;
+  };
+  std::vector<std::pair<int, int>> arcs;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) arcs.push_back({static_cast<int>(i), static_cast<int>(m + j)});
+  Graph g;
+  g.build(static_cast<int>(m + n), arcs.begin(), arcs.end());
+  Graph::ArcMap<double> arc_cost(g);
+  Graph::ArcMap<int64_t> upper(g);
+  Graph::NodeMap<int64_t> supply(g);
+  auto sa = to_units(a), sb = to_units(b);
+  for (int64_t i = 0; i < m; ++i) supply[g.node(static_cast<int>(i))] = sa[static_cast<size_t>(i)];
+  for (int64_t j = 0; j < n; ++j) supply[g.node(static_cast<int>(m + j))] = -sb[static_cast<size_t>(j)];
+  const int64_t cap_units =
+      cap < 0 ? units : static_cast<int64_t>(std::floor(cap / total * static_cast<double>(units)));
+  for (int64_t k = 0; k < m * n; ++k) {
+    arc_cost[g.arc(static_cast<int>(k))] = cost.data[static_cast<size_t>(k)];
+    upper[g.arc(static_cast<int>(k))] =
+        std::find(forbidden.begin(), forbidden.end(), k) != forbidden.end() ? 0 : cap_units;
+  }
+  Simplex simplex(g);
+  simplex.costMap(arc_cost).upperMap(upper).supplyMap(supply);
+  LemonFlow out;
+  if (simplex.run(Simplex::BLOCK_SEARCH) != Simplex::OPTIMAL) return out;
+  out.feasible = true;
+  for (int64_t k = 0; k < m * n; ++k)
+    out.cost += cost.data[static_cast<size_t>(k)] * static_cast<double>(simplex.flow(g.arc(static_cast<int>(k)))) /
+                static_cast<double>(units) * total;
+  return out;
+}
+
+// Optimality of a transport plan from its duals: u_i + v_j <= C_ij on arcs
+// below their capacity, >= on arcs at it, and a zero duality gap
+// (sum a u + sum b v + cap * sum over saturated arcs of (C - u - v)).
+void expect_optimal_flow(const detail::FlowResult& f, const std::vector<double>& a, const std::vector<double>& b,
+                         const Matrix& cost, double cap, const std::vector<int64_t>& forbidden, double tol) {
+  double dual = 0;
+  for (size_t i = 0; i < a.size(); ++i) dual += a[i] * f.u[i];
+  for (size_t j = 0; j < b.size(); ++j) dual += b[j] * f.v[j];
+  for (int64_t i = 0; i < cost.rows; ++i)
+    for (int64_t j = 0; j < cost.cols; ++j) {
+      const int64_t k = i * cost.cols + j;
+      if (std::find(forbidden.begin(), forbidden.end(), k) != forbidden.end()) {
+        EXPECT_EQ(f.plan(i, j), 0.0);
+        continue;
+      }
+      const double reduced = cost(i, j) - f.u[static_cast<size_t>(i)] - f.v[static_cast<size_t>(j)];
+      const double x = f.plan(i, j);
+      EXPECT_GE(x, -tol);
+      if (cap >= 0) EXPECT_LE(x, cap + tol);
+      if (cap < 0 || x < cap - tol) EXPECT_GE(reduced, -tol) << i << "," << j;
+      if (x > tol) EXPECT_LE(reduced, tol) << i << "," << j;
+      if (cap >= 0 && reduced < 0) dual += cap * reduced;
+    }
+  EXPECT_NEAR(dual, f.cost, tol);
+  EXPECT_LT(marginal_error(a, b, f.plan), 1e-12);
+}
+
+}  // namespace
+
+TEST(NetworkSimplex, MatchesLemonOnDenseTransportProblems) {
+  // Shapes from a single row to 60 x 60; continuous costs, and small integer
+  // costs (massively degenerate); some rows and columns with no mass.
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{1, 1}, {1, 6}, {7, 1}, {10, 10}, {30, 17}, {60, 60}};
+  std::mt19937_64 rng(17);
+  std::uniform_int_distribution<int> small(0, 2);
+  for (size_t s = 0; s < shapes.size(); ++s)
+    for (int variant = 0; variant < 3; ++variant) {
+      SCOPED_TRACE(std::to_string(shapes[s].first) + "x" + std::to_string(shapes[s].second) + " variant " +
+                   std::to_string(variant));
+      Instance p = random_instance(shapes[s].first, shapes[s].second, 31 * s + static_cast<uint64_t>(variant));
+      if (variant == 1)
+        for (auto& c : p.cost.data) c = small(rng);
+      if (variant == 2 && p.a.size() > 2 && p.b.size() > 2) {  // empty first row and column
+        p.a[1] += p.a[0], p.a[0] = 0;
+        p.b[1] += p.b[0], p.b[0] = 0;
+      }
+      detail::FlowResult ours = detail::transport_flow(p.a, p.b, p.cost, -1);
+      LemonFlow oracle = lemon_transport(p.a, p.b, p.cost, -1, {});
+      ASSERT_TRUE(ours.feasible);
+      ASSERT_TRUE(oracle.feasible);
+      EXPECT_NEAR(ours.cost, oracle.cost, 1e-9);
+      expect_optimal_flow(ours, p.a, p.b, p.cost, -1, {}, 1e-12);
+    }
+}
+
+TEST(NetworkSimplex, CapacitiesAndForbiddenCellsMatchLemon) {
+  int feasible = 0;
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    SCOPED_TRACE(seed);
+    const int64_t m = 8 + static_cast<int64_t>(seed), n = 12;
+    Instance p = random_instance(m, n, 100 + seed);
+    double largest = 0;
+    for (double x : p.a) largest = std::max(largest, x);
+    for (double x : p.b) largest = std::max(largest, x);
+    const double cap = largest / 3;  // every row needs several arcs, some saturate
+    const std::vector<int64_t> forbidden = {0, n + 1, 3 * n + 5, static_cast<int64_t>(seed)};
+    detail::FlowResult ours = detail::transport_flow(p.a, p.b, p.cost, cap, forbidden);
+    LemonFlow oracle = lemon_transport(p.a, p.b, p.cost, cap, forbidden);
+    ASSERT_EQ(ours.feasible, oracle.feasible);
+    if (!ours.feasible) continue;
+    ++feasible;
+    EXPECT_NEAR(ours.cost, oracle.cost, 1e-9);
+    expect_optimal_flow(ours, p.a, p.b, p.cost, cap, forbidden, 1e-12);
+  }
+  EXPECT_GE(feasible, 4);
+  // Capacities too small to carry a row's mass: no feasible plan, said so.
+  Instance p = random_instance(5, 5, 3);
+  EXPECT_FALSE(detail::transport_flow(p.a, p.b, p.cost, 0.01).feasible);
+  EXPECT_FALSE(lemon_transport(p.a, p.b, p.cost, 0.01, {}).feasible);
 }
 
 TEST(PlainOT, SinkhornConvergesToExactOtAsRegShrinks) {

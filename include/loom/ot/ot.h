@@ -81,7 +81,9 @@ struct AdmmOptions {
 void validate(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
               const std::vector<Cell>& order = {});
 
-// Exact OT by network simplex (LEMON). Returns duals u, v with u_i + v_j <= C_ij.
+// Exact OT by loom's network simplex for dense bipartite graphs (implicit arcs,
+// block pivot search, double flows; LEMON is its oracle in the tests).
+// Returns duals u, v with u_i + v_j <= C_ij; iterations counts the pivots.
 Result emd(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost);
 
 // Entropic OT, log-domain Sinkhorn; stops on the marginal error.
