@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
                      .dump()
               << std::endl;
     if (n <= 400) {
-      std::cout << timed("oc_flow", n, [&] { return order_constrained_flow(p.a, p.b, p.cost, p.order[0]); }).dump()
+      std::cout << timed("oc_flow", n, [&] { return order_constrained_flow(p.a, p.b, p.cost, p.order); }).dump()
                 << std::endl;
       std::cout << timed("oc_admm", n, [&] { return order_constrained_admm(p.a, p.b, p.cost, p.order); }).dump()
                 << std::endl;

@@ -89,6 +89,7 @@ struct LpSolver::Impl {
   bool objective_only = false;  // since the last solve, only the linear objective changed
   bool quadratic = false;
   std::vector<LpEntry> q;  // the quadratic term as given (row >= col)
+  double default_primal_tolerance = 0, default_dual_tolerance = 0;
 
   void changed_other() { objective_only = false; }
 };
@@ -135,6 +136,8 @@ LpSolver::LpSolver(const LpModel& m) : impl_(std::make_unique<Impl>()) {
   std::vector<double> objective = m.objective;
   objective.resize(static_cast<size_t>(m.cols), 0.0);
   impl_->model.setLogLevel(0);
+  impl_->default_primal_tolerance = impl_->model.primalTolerance();
+  impl_->default_dual_tolerance = impl_->model.dualTolerance();
   impl_->model.loadProblem(matrix, col_lo.data(), col_hi.data(), objective.data(), row_lo.data(), row_hi.data());
   if (!m.quadratic.empty()) set_quadratic(m.quadratic);
 }
@@ -248,6 +251,8 @@ int64_t LpSolver::add_row(const std::vector<std::pair<int64_t, double>>& coeffic
 LpResult LpSolver::solve(const LpOptions& options) {
   ClpSimplex& model = impl_->model;
   model.setMaximumIterations(static_cast<int>(std::min<int64_t>(options.max_iterations, 2147483647)));
+  model.setPrimalTolerance(options.primal_tolerance > 0 ? options.primal_tolerance : impl_->default_primal_tolerance);
+  model.setDualTolerance(options.dual_tolerance > 0 ? options.dual_tolerance : impl_->default_dual_tolerance);
   LpAlgorithm algorithm = options.algorithm;
   if (algorithm == LpAlgorithm::Automatic)
     algorithm = impl_->quadratic || (impl_->solved && impl_->objective_only) ? LpAlgorithm::Primal : LpAlgorithm::Dual;

@@ -77,7 +77,8 @@ class TransportSimplex {
     block_rows_ = std::max<int64_t>(1, static_cast<int64_t>(std::sqrt(static_cast<double>(arcs_))) / n_);
   }
 
-  // Returns false if no feasible flow exists.
+  // Returns false if no feasible flow exists (the flow found then routes
+  // the rest through the root, at the artificial cost: see penalty()).
   bool run(int64_t* pivots) {
     initial_pivots();
     int64_t count = 0;
@@ -92,6 +93,15 @@ class TransportSimplex {
     for (int64_t v = 0; v < m_ + n_; ++v)
       if (pred_[static_cast<size_t>(v)] >= arcs_ && flow_[static_cast<size_t>(v)] > 1e-10 * supply_total_) return false;
     return true;
+  }
+
+  // What the artificial arcs cost: 0 for a feasible flow.
+  double penalty() const {
+    double total = 0;
+    for (int64_t v = 0; v < m_ + n_; ++v)
+      if (pred_[static_cast<size_t>(v)] >= arcs_ && !up_[static_cast<size_t>(v)])
+        total += artificial_cost_ * flow_[static_cast<size_t>(v)];
+    return total;
   }
 
   void write(FlowResult* out) const {
@@ -305,13 +315,14 @@ class TransportSimplex {
 }  // namespace
 
 FlowResult transport_flow(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost, double cap,
-                          const std::vector<int64_t>& forbidden) {
+                          const std::vector<int64_t>& forbidden, bool penalized) {
   TransportSimplex simplex(a, b, cost, cap, forbidden);
   FlowResult out;
-  if (!simplex.run(&out.pivots)) return out;
-  out.feasible = true;
+  out.feasible = simplex.run(&out.pivots);
+  if (!out.feasible && !penalized) return out;
   simplex.write(&out);
   out.cost = transport_cost(cost, out.plan);
+  out.penalty = simplex.penalty();
   return out;
 }
 

@@ -5,11 +5,13 @@
 namespace loom::ot {
 
 void register_all_solvers(Registry<Solver>& registry) {
-  registry.add("exact", make_solver("exact: network simplex without order cells, flow for one, the LP for more",
+  // Cutting planes cost one network simplex solve each and need more of
+  // them as K grows; past K = 5 the LP is the safer exact path (a choice,
+  // docs/ot.md).
+  registry.add("exact", make_solver("exact: network simplex without order cells, flow for up to 5, the LP for more",
                                     [](const Problem& p) {
                                       if (p.order.empty()) return emd(p.a, p.b, p.cost);
-                                      if (p.order.size() == 1)
-                                        return order_constrained_flow(p.a, p.b, p.cost, p.order[0]);
+                                      if (p.order.size() <= 5) return order_constrained_flow(p.a, p.b, p.cost, p.order);
                                       return order_constrained_lp(p.a, p.b, p.cost, p.order);
                                     }));
   registry.add("flow", detail::flow_solver());

@@ -69,6 +69,9 @@ enum class LpAlgorithm {
 struct LpOptions {
   LpAlgorithm algorithm = LpAlgorithm::Automatic;
   int64_t max_iterations = 2147483647;  // past it: LpStatus::IterationLimit
+  // Clp's absolute feasibility tolerances on the primal (rows, bounds) and
+  // dual (reduced costs) side; 0 keeps Clp's defaults (1e-7 both).
+  double primal_tolerance = 0, dual_tolerance = 0;
 };
 
 struct LpResult {

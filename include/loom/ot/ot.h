@@ -98,12 +98,14 @@ Result order_constrained_admm(const std::vector<double>& a, const std::vector<do
 Result order_constrained_lp(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
                             const std::vector<Cell>& order);
 
-// Exact order-constrained OT for one designated cell by a 1-D search over its
-// value u: with X[i1,j1] = u fixed and every other cell capped at u, what is
-// left is a capacitated transport problem (a min-cost flow, network simplex);
-// its optimal cost is convex in u.
+// Exact order-constrained OT by network flows: with the order cells fixed
+// at u_1 >= ... >= u_K and every other cell capped at u_K, what is left is a
+// capacitated transport problem (network simplex); its optimal cost is convex
+// and piecewise linear in u, and Kelley's cutting planes over u (a small LP
+// re-solved from its last basis) find the minimum exactly. Meant for small
+// K (each cut costs one network simplex solve); "exact" uses it for K <= 5.
 Result order_constrained_flow(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
-                              const Cell& cell);
+                              const std::vector<Cell>& order);
 
 // Solves by a named method of the solver registry (ot/solvers.h) with its
 // default options: "exact", "flow", "lp", "admm" (or "sinkhorn" without
