@@ -85,9 +85,14 @@ def project_order(w, cells):
     return out
 
 
-def oc_admm_numpy(a, b, C, order, rho=1.0, tol=1e-4, max_iter=10000):
+def oc_admm_numpy(a, b, C_raw, order, rho=1.0, tol=1e-4, max_iter=10000):
     """The reference's ADMM: rho = 1, start a b^T / total with U = 0, stop on
-    max(||X - Z||_F, rho ||Z - Z_prev||_F) <= 1e-4 or 10,000 iterations."""
+    max(||X - Z||_F, rho ||Z - Z_prev||_F) <= 1e-4 or 10,000 iterations.
+    Setting fair to it: the costs are divided by their largest magnitude,
+    the scale its rho = 1 was meant for (on the raw costs in [0, 10) it
+    collapses to the zero plan at 200 x 200); the objective is reported on
+    the raw costs."""
+    C = C_raw / max(np.abs(C_raw).max(), 1e-300)
     m, n = C.shape
     cells = [i * n + j for i, j in order]
     Z = np.outer(a, b) / a.sum(); U = np.zeros_like(Z)
@@ -103,7 +108,7 @@ def oc_admm_numpy(a, b, C, order, rho=1.0, tol=1e-4, max_iter=10000):
         if max(np.linalg.norm(X - Z), rho * np.linalg.norm(Z - Zp)) <= tol:
             status = "converged (reference rule)"
             break
-    return float((C * Z).sum()), it, Z, status
+    return float((C_raw * Z).sum()), it, Z, status
 
 
 def marginal_error(a, b, X):
