@@ -132,6 +132,23 @@ Result order_constrained_admm(const std::vector<double>& a, const std::vector<do
   const size_t size = static_cast<size_t>(m * n);
   std::vector<int64_t> chain;
   for (auto [i, j] : order) chain.push_back(i * n + j);
+  if (!order.empty()) {
+    // A quick necessary condition, so that an impossible order does not run
+    // to the iteration cap: the last cell's value t is at most every order
+    // cell's line mass, and every line without an order cell must fit its
+    // mass into cells capped at t.
+    double hi = std::numeric_limits<double>::infinity(), lo = 0;
+    std::vector<bool> row_used(static_cast<size_t>(m), false), col_used(static_cast<size_t>(n), false);
+    for (auto [i, j] : order) {
+      hi = std::min({hi, a[static_cast<size_t>(i)], b[static_cast<size_t>(j)]});
+      row_used[static_cast<size_t>(i)] = col_used[static_cast<size_t>(j)] = true;
+    }
+    for (int64_t i = 0; i < m; ++i)
+      if (!row_used[static_cast<size_t>(i)]) lo = std::max(lo, a[static_cast<size_t>(i)] / static_cast<double>(n));
+    for (int64_t j = 0; j < n; ++j)
+      if (!col_used[static_cast<size_t>(j)]) lo = std::max(lo, b[static_cast<size_t>(j)] / static_cast<double>(m));
+    if (lo > hi * (1 + 1e-12)) throw Error("ot: no plan can make the order cells the largest entries (infeasible)");
+  }
 
   // Scale invariance: solve for unit total mass and costs divided by their
   // largest magnitude, so that rho and the tolerances mean the same thing on

@@ -471,6 +471,14 @@ TEST(OrderConstrainedOT, BadInputIsAClearError) {
             }).find("valid: exact, flow, lp, admm"),
             std::string::npos);
   EXPECT_NE(message([] { sinkhorn(kA, kB, kCost, 0.0); }).find("reg"), std::string::npos);
+  // An order no plan can honour: the cell's row holds 0.1, but the other
+  // row must spread 0.9 over three cells, so some cell exceeds 0.1.
+  for (const char* method : {"admm", "flow", "lp"})
+    EXPECT_NE(message([&] {
+                order_constrained({0.1, 0.9}, kB, kCost, {{0, 2}}, method);
+              }).find("infeasible"),
+              std::string::npos)
+        << method;
 }
 
 TEST(Solvers, UnknownMethodsAreAnErrorListingTheValidOnesWithOrWithoutOrderCells) {
