@@ -121,7 +121,7 @@ if len(sys.argv) > 2:
             continue
         series[name].setdefault(r["n"], []).append(r["seconds"])
     script = ["set terminal pngcairo size 900,600", f"set output '{sys.argv[2]}'", "set logscale xy",
-              "set xlabel 'n (m = n)'", "set ylabel 'seconds (median of 3 seeds)'", "set key left top", "set grid"]
+              "set xrange [80:2500]", "set xlabel 'n (m = n)'", "set ylabel 'seconds (median of 3 seeds)'", "set key left top", "set grid"]
     plots, data = [], []
     for name, pts in sorted(series.items()):
         plots.append(f"'-' with linespoints title '{name}'")
