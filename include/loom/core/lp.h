@@ -18,7 +18,10 @@
 //   solver.set_objective(0, -2);        // re-solved from the last basis
 //   r = solver.solve();
 //
-// Duals follow Clp's sign convention: reduced_costs = c + Qx - A'duals. An
+// QPs run Clp's primal reduced-gradient method, which stops about 1e-6 short
+// in x (the tests measure it against closed forms); LPs are exact to Clp's
+// tolerances (LpOptions). Duals follow Clp's sign convention:
+// reduced_costs = c + Qx - A'duals. An
 // infeasible or unbounded problem is a status, never an exception; bad input
 // (sizes, NaN, indices out of range, repeated entries) is a loom::Error that
 // names the field. No COIN-OR header leaks out of this one.

@@ -11,7 +11,7 @@
 //   auto s = loom::ot::sinkhorn(a, b, C, 0.05);      // entropic, log domain
 //   auto o = loom::ot::order_constrained(a, b, C, {{0, 2}}, "admm");
 //
-// This module depends on nothing else in loom (no torch).
+// This module depends on loom's core only (no torch).
 #pragma once
 #include <cstdint>
 #include <string>
