@@ -3,6 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli_params.h"
 #include "commands.h"
 #include "loom/core/atomic_file.h"
 #include "loom/core/corpus.h"
@@ -10,6 +11,7 @@
 #include "loom/core/jsonl.h"
 #include "loom/ot/explain.h"
 #include "loom/ot/io.h"
+#include "loom/ot/solvers.h"
 #include "loom/ot/word_vectors.h"
 
 namespace loom::cli {
@@ -25,16 +27,25 @@ void setup_ot(CLI::App* sub) {
     double reg = -1;
   };
   auto a = std::make_shared<Args>();
-  solve->add_option("--input", a->input, "problem file: JSON {cost, a, b, order, method} or binary .otb")->required();
-  solve->add_option("--method", a->method, "overrides the file's method: exact, flow, lp, admm, sinkhorn");
+  solve->add_option("--input", a->input, "problem file: JSON {cost, a, b, order, method} or binary .otb");
+  solve->add_option("--method", a->method, "overrides the file's method: " + ot::solvers().valid_names());
   solve->add_option("--reg", a->reg, "entropic regularisation for sinkhorn");
   solve->add_option("--write-binary", a->binary_out, "also write the problem in the binary format to this path");
-  solve->callback([a] {
+  // Every solver's options (declared once, in its ParamSchema) as flags and config keys.
+  auto flags = std::make_shared<ParamFlags>(solve, ot::solver_param_specs());
+  solve->callback([a, flags] {
+    Params options = flags->resolve();
+    if (flags->dump_requested()) {
+      std::cout << options.dump_yaml();
+      return;
+    }
+    if (a->input.empty()) throw Error("ot solve: --input FILE is required");
+    if (!a->method.empty()) ot::solvers().get(a->method, "--method");
     ot::Problem p = ot::read_problem(a->input);
     if (!a->method.empty()) p.method = a->method;
     if (a->reg > 0) p.reg = a->reg;
     if (!a->binary_out.empty()) ot::write_problem_binary(a->binary_out, p);
-    ot::Result r = ot::solve(p);
+    ot::Result r = ot::solve(p, options);
     nlohmann::json plan = nlohmann::json::array();
     for (int64_t i = 0; i < r.plan.rows; ++i)
       plan.push_back(
@@ -43,6 +54,9 @@ void setup_ot(CLI::App* sub) {
                           {"status", r.status}, {"iterations", r.iterations},
                           {"method", p.method}, {"marginal_error", r.marginal_error}};
     if (!r.u.empty()) out["u"] = r.u, out["v"] = r.v;
+    if (p.method == "admm")
+      out["residuals"] = {
+          {"primal", r.primal_residual}, {"dual", r.dual_residual}, {"lower_bound", r.lower_bound}, {"gap", r.gap}};
     std::cout << out.dump() << "\n";
   });
 }
