@@ -20,18 +20,15 @@
 namespace loom::cli {
 namespace {
 
-// Parameters resolved, or false when --dump-config only printed them.
-bool resolve(const ParamFlags& flags, Params* params) {
-  *params = flags.resolve();
-  if (!flags.dump_requested()) return true;
-  std::cout << params->dump_yaml();
-  return false;
+// The options a command ran with, as YAML (its --dump-config).
+template <typename O>
+std::string options_yaml(const ParamSchema<O>& schema, const O& options) {
+  return Params(schema.specs(options)).dump_yaml();
 }
 
-void save_mixture(const std::string& out, MixResult r, const Params& params) {
-  if (out.empty()) throw Error("--out is required");
+void save_mixture(const std::string& out, MixResult r, const std::string& options_yaml) {
   save_model_dir(out, *r.model, r.tokenizer, r.generation);
-  write_file_atomic(out + "/moe_options.yaml", params.dump_yaml());
+  write_file_atomic(out + "/moe_options.yaml", options_yaml);
   nlohmann::json summary = {{"out", out},
                             {"model_type", r.model->model_type()},
                             {"experts", r.model->moe_config().num_experts},
@@ -46,29 +43,21 @@ void save_mixture(const std::string& out, MixResult r, const Params& params) {
 
 void setup_moe_mix(CLI::App* sub) {
   auto out = std::make_shared<std::string>();
-  auto flags = std::make_shared<ParamFlags>(sub, mix_schema().specs());
   sub->add_option("--out", *out, "output model directory (Mixtral layout when it fits, else loom_moe)");
-  sub->callback([out, flags] {
-    Params p({});
-    if (!resolve(*flags, &p)) return;
-    const MixOptions o = mix_schema().read(p);
-    set_compute_threads(o.threads);
+  run_with_options<MixOptions>(sub, mix_schema(), [out](const MixOptions& o) {
     if (out->empty()) throw Error("--out is required");
-    save_mixture(*out, mix_models(o), p);
+    set_compute_threads(o.threads);
+    save_mixture(*out, mix_models(o), options_yaml(mix_schema(), o));
   });
 }
 
 void setup_moe_blend(CLI::App* sub) {
   auto out = std::make_shared<std::string>();
-  auto flags = std::make_shared<ParamFlags>(sub, blend_schema().specs());
   sub->add_option("--out", *out, "output model directory (loom_moe with adapter experts)");
-  sub->callback([out, flags] {
-    Params p({});
-    if (!resolve(*flags, &p)) return;
-    const BlendOptions o = blend_schema().read(p);
-    set_compute_threads(o.threads);
+  run_with_options<BlendOptions>(sub, blend_schema(), [out](const BlendOptions& o) {
     if (out->empty()) throw Error("--out is required");
-    save_mixture(*out, blend_adapters(o), p);
+    set_compute_threads(o.threads);
+    save_mixture(*out, blend_adapters(o), options_yaml(blend_schema(), o));
   });
 }
 
@@ -78,18 +67,14 @@ void setup_moe_train(CLI::App* sub) {
     bool resume = false;
   };
   auto a = std::make_shared<Args>();
-  auto flags = std::make_shared<ParamFlags>(sub, moe_train_schema().specs());
   sub->add_option("--out", a->out, "run directory: metrics.jsonl, checkpoints/, model/");
   sub->add_flag("--resume", a->resume, "continue from OUT/checkpoints/latest if it exists");
-  sub->callback([a, flags] {
-    Params p({});
-    if (!resolve(*flags, &p)) return;
-    const MoeTrainOptions o = moe_train_schema().read(p);
+  run_with_options<MoeTrainOptions>(sub, moe_train_schema(), [a](const MoeTrainOptions& o) {
     if (a->out.empty()) throw Error("--out is required");
     warn_if_reference_blas();
     set_compute_threads(o.train.threads);
     make_dirs(a->out);
-    write_file_atomic(a->out + "/config.yaml", p.dump_yaml());
+    write_file_atomic(a->out + "/config.yaml", options_yaml(moe_train_schema(), o));
     train_moe(o, a->out, a->resume);
   });
 }
@@ -144,11 +129,7 @@ const ParamSchema<ScoreOptions>& score_schema() {
 }
 
 void setup_moe_score(CLI::App* sub) {
-  auto flags = std::make_shared<ParamFlags>(sub, score_schema().specs());
-  sub->callback([flags] {
-    Params p({});
-    if (!resolve(*flags, &p)) return;
-    const ScoreOptions o = score_schema().read(p);
+  run_with_options<ScoreOptions>(sub, score_schema(), [](const ScoreOptions& o) {
     if (o.model.empty()) throw Error("--model is required");
     warn_if_reference_blas();
     set_compute_threads(o.threads);
@@ -212,12 +193,8 @@ const ParamSchema<DataOptions>& data_schema() {
 
 void setup_moe_data(CLI::App* sub) {
   auto out = std::make_shared<std::string>();
-  auto flags = std::make_shared<ParamFlags>(sub, data_schema().specs());
   sub->add_option("--out", *out, "directory: NAME/train.jsonl, NAME/test.jsonl per domain, mixed.jsonl");
-  sub->callback([out, flags] {
-    Params p({});
-    if (!resolve(*flags, &p)) return;
-    const DataOptions o = data_schema().read(p);
+  run_with_options<DataOptions>(sub, data_schema(), [out](const DataOptions& o) {
     if (out->empty()) throw Error("--out is required");
     std::vector<nlohmann::json> mixed;
     nlohmann::json summary = {{"out", *out}};
