@@ -9,6 +9,9 @@
 
 namespace loom {
 
+// Where the paper is silent: routers start near zero (N(0, 0.02)), so they
+// get a higher rate than fine-tuning's 3e-4, a short warm-up and no weight
+// decay (docs/moe.md, "Choices"). Every value is a flag.
 TrainOptions moe_train_defaults() {
   TrainOptions t;
   t.dataset.max_seq_len = 128;
@@ -59,6 +62,9 @@ LossTerm load_balancing_term(double coef, int64_t top_k) {
   return [coef, top_k](const LossContext& c) {
     const auto& logits = c.output.record.router_logits;
     if (logits.empty()) return c.output.hidden.sum() * 0.0;
+    // A choice the paper leaves open: each micro-batch's term is weighted by its
+    // share of the step's label tokens, so that gradient accumulation averages
+    // it as it averages the language-model loss.
     const double share = static_cast<double>(c.batch.num_label_tokens) / c.label_normalizer;
     return load_balancing_loss(logits, top_k) * (coef * share);
   };
