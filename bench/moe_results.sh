@@ -8,12 +8,16 @@
 #   bash bench/moe_results.sh            # all of it (needs build/loom)
 #   SEEDS="0" bash bench/moe_results.sh  # one seed
 #
-# Writes runs/moe-results/{scores.jsonl,tables.md,scores.png}.
+#   PARALLEL=1 bash bench/moe_results.sh # seeds one after another (3 at a time by default)
+#
+# Writes runs/moe-results/{scores.jsonl,tables.md,scores.png}. Sized for a
+# shared 2-core machine (configs/moe-base.yaml, moe-expert.yaml, moe-train.yaml
+# say how big each model and run is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${R:-runs/moe-results}
 SEEDS=${SEEDS:-"0 1 2"}
-loom=build/loom
+loom=${LOOM:-build/loom}  # LOOM=/path/to/loom runs a copy while build/ is rebuilt
 mkdir -p "$R"
 [ -x "$loom" ] || { echo "build/loom is missing: cmake --build build --target loom_cli" >&2; exit 1; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -65,7 +69,7 @@ BASE=$R/base/model
 DOMAINS="elements eng_fra foldoc"
 if [ ! -f "$R/data/router.jsonl" ]; then
   log "domain data"
-  quiet "$loom" moe data --domains elements,eng_fra,foldoc --domain-max-train 600 --domain-max-test 50 \
+  quiet "$loom" moe data --domains elements,eng_fra,foldoc --domain-max-train 600 --domain-max-test 30 \
     --mixed-per-domain 100 --out "$R/data"
   /usr/bin/python3 - "$R" <<'PY'
 import random, sys
@@ -101,11 +105,12 @@ train_router() {  # train_router MIXTURE OUT SEED [flags...]
     --train-data "$R/data/router.jsonl" --seed "$seed" "$@" --out "$out"
 }
 
+# The base is one model for every seed and scoring is greedy: scored once.
 log "score the base"
-for s in $SEEDS; do score base "$s" "$BASE"; done
+score base 0 "$BASE"
 
-for s in $SEEDS; do
-  S=$R/seed$s
+run_seed() {  # run_seed SEED: experts, merge, mixtures, routers and scores of one seed
+  local s=$1 S=$R/seed$1 d v
   mkdir -p "$S"
   # 4. Experts: full fine-tuning and LoRA, one per domain, from the base.
   for d in $DOMAINS; do
@@ -176,7 +181,17 @@ EOF
   train_router "$S/domainbase-foldoc" "$S/domainbase-foldoc-trained" "$s"
   score domainbase-plain-trained "$s" "$S/domainbase-plain-trained/model"
   score domainbase-foldoc-trained "$s" "$S/domainbase-foldoc-trained/model"
+}
+
+# Seeds run side by side (PARALLEL at a time, 3 by default): each job is one
+# thread, and the seeds share nothing but the base and the data.
+pids=()
+for s in $SEEDS; do
+  run_seed "$s" &
+  pids+=($!)
+  if [ "${#pids[@]}" -ge "${PARALLEL:-3}" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done
+for p in "${pids[@]}"; do wait "$p"; done
 
 cat "$R"/scores/*.json > "$R/scores.jsonl"
 /usr/bin/python3 bench/moe_table.py "$R" > "$R/tables.md"
