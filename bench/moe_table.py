@@ -83,12 +83,15 @@ seeds = sorted({r["seed"] for r in rows})
 print(f"Seeds {', '.join(map(str, seeds))}; ± is half the range over seeds.\n")
 table("Experts, merge and MoE variants (base + 3 domain experts, MLP experts)", main, labels)
 loss_table("Held-out completion loss per domain", main, labels)
-table("MLP-only against MLP + attention experts",
-      ["moe-gateless", "moe-attn-gateless", "moe-trained", "moe-attn-trained"], labels)
-table("Mixing full FFNs against blending adapters",
-      ["moe3-gateless", "blend-svd-gateless", "blend-gateless", "blend-trained", "lora-expert-elements",
-       "lora-expert-eng_fra", "lora-expert-foldoc"], labels)
-table("The base model's domain", ["domainbase-plain-trained", "domainbase-foldoc-trained"], labels)
+for title, variants in (
+        ("MLP-only against MLP + attention experts",
+         ["moe-gateless", "moe-attn-gateless", "moe-trained", "moe-attn-trained"]),
+        ("Mixing full FFNs against blending adapters",
+         ["moe3-gateless", "blend-svd-gateless", "blend-gateless", "blend-trained", "lora-expert-elements",
+          "lora-expert-eng_fra", "lora-expert-foldoc"]),
+        ("The base model's domain", ["domainbase-plain-trained", "domainbase-foldoc-trained"])):
+    table(title, variants, labels)
+    loss_table(title + ": completion loss per domain", variants, labels)
 
 # Per-domain scores of the main variants, as a clustered bar chart.
 plot = [v for v in main if v in by_variant]
