@@ -10,7 +10,7 @@
 #
 #   PARALLEL=1 bash bench/moe_results.sh # seeds one after another (3 at a time by default)
 #
-# Writes runs/moe-results/{scores.jsonl,tables.md,scores.png}. Sized for a
+# Writes runs/moe-results/{scores.jsonl,tables.md,scores.png} and docs/moe-scores.png. Sized for a
 # shared 2-core machine (configs/moe-base.yaml, moe-expert.yaml, moe-train.yaml
 # say how big each model and run is).
 set -euo pipefail
@@ -195,4 +195,5 @@ for p in "${pids[@]}"; do wait "$p"; done
 
 cat "$R"/scores/*.json > "$R/scores.jsonl"
 /usr/bin/python3 bench/moe_table.py "$R" > "$R/tables.md"
+cp "$R/scores.png" docs/moe-scores.png
 log "tables in $R/tables.md ($SECONDS s wall in this call)"

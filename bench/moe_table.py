@@ -1,6 +1,6 @@
 """docs/moe.md's tables from bench/moe_results.sh's scores: mean ± half-range
 over seeds of every variant's per-domain held-out score, completion loss, base
-perplexity, parameters and generation speed; also draws RUN/scores.png.
+perplexity, parameters and generation speed; also draws RUN/scores.png (completion loss per domain).
 
     /usr/bin/python3 bench/moe_table.py runs/moe-results > runs/moe-results/tables.md
 """
@@ -93,21 +93,22 @@ for title, variants in (
     table(title, variants, labels)
     loss_table(title + ": completion loss per domain", variants, labels)
 
-# Per-domain scores of the main variants, as a clustered bar chart.
+# Per-domain held-out completion loss of the main variants (the generation
+# scores are near zero at this scale), as a clustered bar chart.
 plot = [v for v in main if v in by_variant]
 data = os.path.join(run, "scores.dat")
 with open(data, "w") as f:
     for v in plot:
-        f.write(f"\"{v}\" " + " ".join(f"{mean([r['domains'][d]['score'] for r in by_variant[v]]):.4f}" for d in DOMAINS) + "\n")
+        f.write(f"\"{v}\" " + " ".join(f"{mean([r['domains'][d]['completion_loss'] for r in by_variant[v]]):.4f}" for d in DOMAINS) + "\n")
 script = f"""set terminal pngcairo size 960,480 noenhanced
 set output '{run}/scores.png'
-set title 'held-out score per domain (mean over seeds)'
+set title 'held-out completion loss per domain, nats/token (mean over seeds; lower is better)'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set xtics rotate by -35 scale 0
 set yrange [0:*]
-set key top right
-plot '{data}' using 2:xtic(1) title 'elements (exact match)', '' using 3 title 'eng_fra (edit sim.)', '' using 4 title 'foldoc (ROUGE-L)'
+set key outside right
+plot '{data}' using 2:xtic(1) title 'elements', '' using 3 title 'eng_fra', '' using 4 title 'foldoc'
 """
 subprocess.run(["gnuplot"], input=script.encode(), check=True)
