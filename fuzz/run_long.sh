@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 ninja -C "$build" loom_fuzz || exit 1
 failed=()
 for bin in "$build"/fuzz/fuzz_*; do
-  [ -x "$bin" ] || continue
+  [ -f "$bin" ] && [ -x "$bin" ] || continue
   name=$(basename "$bin")
   target=${name#fuzz_}
   echo "== $name for ${seconds}s"
