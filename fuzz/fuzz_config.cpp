@@ -3,6 +3,7 @@
 
 #include "loom/core/error.h"
 #include "loom/core/params.h"
+#include "nesting_mutator.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   loom::Params params({{"lr", loom::ParamType::Float, "0.1", ""},

@@ -12,6 +12,7 @@
 
 #include "loom/core/error.h"
 #include "loom/core/tokenizer.h"
+#include "nesting_mutator.h"
 
 namespace {
 

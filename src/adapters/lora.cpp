@@ -176,19 +176,30 @@ PeftAdapter load_peft_adapter(const std::string& dir) {
 }
 
 void apply_peft_adapter(torch::nn::Module& model, const PeftAdapter& adapter) {
+  // Shapes first: attaching allocates r x (in + out) values per targeted
+  // layer, so the adapter's own tensors must hold every one of them before
+  // anything is allocated (a config's r alone could ask for gigabytes).
+  const int64_t r = adapter.config.r;
+  for (auto& [name, layer] :
+       find_linear_layers(model, adapter.config.target_modules, adapter.origin + ": target_modules")) {
+    for (char which : {'A', 'B'}) {
+      const auto& src = adapter.factor(name, which);
+      const std::vector<int64_t> need =
+          which == 'A' ? std::vector<int64_t>{r, layer->in_features()} : std::vector<int64_t>{layer->out_features(), r};
+      if (src.sizes() != c10::IntArrayRef(need))
+        throw Error(adapter.origin + ": tensor '" + PeftAdapter::key(name, which) + "' has shape " +
+                    c10::str(src.sizes()) + " but the model needs " + c10::str(need) +
+                    " (was the adapter trained on this base?)");
+    }
+  }
   attach_lora(model, adapter.config, 0);
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
   try {
     for (auto& [name, lora] : lora_adapters(model)) {
       for (char which : {'A', 'B'}) {
-        const auto& src = adapter.factor(name, which);
         auto& dst = which == 'A' ? lora->lora_A->weight : lora->lora_B->weight;
-        if (src.sizes() != dst.sizes())
-          throw Error(adapter.origin + ": tensor '" + PeftAdapter::key(name, which) + "' has shape " +
-                      c10::str(src.sizes()) + " but the model needs " + c10::str(dst.sizes()) +
-                      " (was the adapter trained on this base?)");
-        dst.copy_(src);
+        dst.copy_(adapter.factor(name, which));
         used.insert(PeftAdapter::key(name, which));
       }
     }

@@ -20,7 +20,8 @@ std::vector<std::string> parse_lora_targets(const std::string& text, const std::
 double LoraConfig::scaling() const { return use_rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / r; }
 
 void LoraConfig::validate(const std::string& origin) const {
-  if (r < 1) throw Error(origin + ": r must be at least 1, got " + std::to_string(r));
+  if (r < 1 || r > kMaxLoraRank)
+    throw Error(origin + ": r must lie in [1, " + std::to_string(kMaxLoraRank) + "], got " + std::to_string(r));
   if (!(dropout >= 0 && dropout < 1)) throw Error(origin + ": lora_dropout must lie in [0, 1)");
   if (!std::isfinite(alpha)) throw Error(origin + ": lora_alpha must be finite");
   if (target_modules.empty())
@@ -66,8 +67,16 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json& j, const std::string
   try {
     if (j.contains("peft_type") && j.at("peft_type") != "LORA")
       throw Error(origin + ": peft_type is " + j.at("peft_type").dump() + ", expected \"LORA\"");
-    c.r = field("r").get<int64_t>();
+    // get<int64_t>() would truncate 4.7 to 4 and wrap 1e30: take integers only.
+    const auto& r = field("r");
+    if (!r.is_number_integer() || (r.is_number_unsigned() && r.get<uint64_t>() > uint64_t(kMaxLoraRank)))
+      throw Error(origin + ": field 'r' must be an integer in [1, " + std::to_string(kMaxLoraRank) + "], got " +
+                  r.dump());
+    c.r = r.get<int64_t>();
+    if (!field("lora_alpha").is_number()) throw Error(origin + ": field 'lora_alpha' must be a number");
     c.alpha = field("lora_alpha").get<double>();
+    if (j.contains("lora_dropout") && !j.at("lora_dropout").is_number())
+      throw Error(origin + ": field 'lora_dropout' must be a number");
     c.dropout = j.value("lora_dropout", 0.0);
     const auto& targets = field("target_modules");
     if (targets.is_string())

@@ -22,7 +22,8 @@ const ParamSchema<TuningOptions>& tuning_schema() {
   static const ParamSchema<O> schema = [] {
     ParamSchema<O> s;
     s.add_enum("tuning", &O::tuning, tuning_names(), "full: every weight trains; lora: LoRA adapters on a frozen base")
-        .add_nested<int64_t>("lora_r", [](O& o) -> int64_t& { return o.lora.r; }, "LoRA rank", {1, 65536})
+        .add_nested<int64_t>("lora_r", [](O& o) -> int64_t& { return o.lora.r; }, "LoRA rank",
+                             {1, double(kMaxLoraRank)})
         .add_nested<double>("lora_alpha", [](O& o) -> double& { return o.lora.alpha; }, "LoRA alpha (scaling alpha/r)",
                             {-1e6, 1e6})
         .add_nested<double>("lora_dropout", [](O& o) -> double& { return o.lora.dropout; },

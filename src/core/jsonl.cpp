@@ -2,6 +2,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/core/json.h"
 
 namespace loom {
 
@@ -14,12 +15,9 @@ void parse_jsonl(const std::string& text, const std::string& origin, const Jsonl
     std::string_view line(text.data() + pos, end - pos);
     pos = end + 1;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    nlohmann::json row;
-    try {
-      row = nlohmann::json::parse(line.begin(), line.end());
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(origin + ":" + std::to_string(line_no) + ": malformed JSON: " + e.what());
-    }
+    // Depth-limited: visitors copy rows and dump() values into messages.
+    const nlohmann::json row =
+        parse_json(line.data(), line.data() + line.size(), origin + ":" + std::to_string(line_no));
     visit(row, line_no);
   }
 }

@@ -1,7 +1,6 @@
 #include "loom/core/params.h"
 
-#include <yaml-cpp/yaml.h>
-
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +9,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/core/yaml.h"
 
 namespace loom {
 namespace {
@@ -100,7 +100,8 @@ void Params::set(const std::string& name, const std::string& value, const std::s
     throw Error(origin + ": key '" + name + "' expects " + param_type_name(found->type) + ", got '" + value + "'");
   if (found->type == ParamType::Int || found->type == ParamType::Float) {
     const double number = found->type == ParamType::Int ? static_cast<double>(i) : f;
-    const ParamBounds& range = found->bounds;
+    const ParamBounds range = {std::max(found->bounds.min, found->representable.min),
+                               std::min(found->bounds.max, found->representable.max)};
     if (number < range.min || number > range.max)
       throw Error(origin + ": key '" + name + "' must lie in [" + shortest_decimal(range.min) + ", " +
                   shortest_decimal(range.max) + "], got " + value);
@@ -120,12 +121,7 @@ void Params::set(const std::string& name, const std::string& value, const std::s
 void Params::load_yaml_file(const std::string& path) { load_yaml_string(read_file_text(path), path); }
 
 void Params::load_yaml_string(const std::string& text, const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw Error(origin + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
-  }
+  const YAML::Node root = load_yaml(text, origin);
   if (root.IsNull()) return;
   if (!root.IsMap()) throw Error(origin + ": expected a mapping of key: value");
   for (auto it = root.begin(); it != root.end(); ++it) {

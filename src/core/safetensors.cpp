@@ -7,6 +7,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/core/json.h"
 
 namespace loom::safetensors {
 namespace {
@@ -70,12 +71,8 @@ File File::parse(std::vector<uint8_t> bytes, const std::string& origin) {
                std::to_string(bytes.size() - 8) + " bytes follow");
   if (header_len < 2 || bytes[8] != '{') throw fail("header is not a JSON object");
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(header_len));
-  } catch (const nlohmann::json::exception& e) {
-    throw fail(std::string("header is not valid JSON: ") + e.what());
-  }
+  const char* header_begin = reinterpret_cast<const char*>(bytes.data()) + 8;
+  const nlohmann::json header = parse_json(header_begin, header_begin + header_len, origin + ": header");
   if (!header.is_object()) throw fail("header is not a JSON object");
 
   File file;

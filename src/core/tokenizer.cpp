@@ -5,6 +5,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/core/json.h"
 #include "tokenizer_pipeline.h"
 
 namespace loom {
@@ -147,12 +148,8 @@ ojson keep(const json& root, const char* key) { return root.contains(key) ? ojso
 Tokenizer Tokenizer::load(const std::string& path) { return from_json(read_file_text(path), path); }
 
 Tokenizer Tokenizer::from_json(const std::string& json_text, const std::string& origin) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw Error(origin + ": not valid JSON: " + e.what());
-  }
+  // Depth-limited: the pipeline sections are copied and walked recursively.
+  const json root = parse_json(json_text, origin);
   auto p = std::make_shared<Pipeline>();
   try {
     if (!root.is_object()) tokenizer_detail::fail("(root)", "expected a JSON object");

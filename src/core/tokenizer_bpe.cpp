@@ -365,11 +365,16 @@ BpeModel parse_bpe_model(const json& model, const std::string& path) {
 
   const json& vocab = field(model, "vocab", path);
   if (!vocab.is_object()) fail(path + ".vocab", "expected an object of token -> id");
-  constexpr int64_t kMaxId = 10'000'000;
+  // The id table is sized by the largest id, so ids are bounded by the
+  // number of entries: a few unused ids are tolerated (HF allows holes), but
+  // a 30-byte file cannot claim id 9,999,999 and cost hundreds of megabytes.
+  const int64_t kMaxId = std::min<int64_t>(2 * static_cast<int64_t>(vocab.size()) + 1024, 10'000'000);
   int64_t size = 0;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() >= kMaxId)
-      fail(path + ".vocab['" + it.key() + "']", "expected an id in [0, " + std::to_string(kMaxId) + ")");
+      fail(path + ".vocab['" + it.key() + "']", "expected an id in [0, " + std::to_string(kMaxId) + ") (twice the " +
+                                                    std::to_string(vocab.size()) + " entries, plus 1024), got " +
+                                                    it.value().dump());
     size = std::max(size, it.value().get<int64_t>() + 1);
   }
   std::vector<std::string> tokens(static_cast<size_t>(size));

@@ -1,10 +1,9 @@
 // The YAML merge description (mergekit's layout), validated against the
 // parameters each merge method declares.
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 
 #include "loom/core/error.h"
+#include "loom/core/yaml.h"
 #include "loom/merge/merge.h"
 
 namespace loom {
@@ -53,14 +52,7 @@ void read_input_parameters(const std::string& path, const YAML::Node& params, co
 }  // namespace
 
 MergeSpec MergeSpec::load(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error(path + ": cannot read the merge description");
-  } catch (const YAML::Exception& e) {
-    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  const YAML::Node root = load_yaml_file(path);
   if (!root.IsMap()) throw Error(path + ": a merge description is a YAML mapping");
   MergeSpec spec;
   MergeInput defaults;

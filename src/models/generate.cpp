@@ -10,6 +10,10 @@ namespace loom {
 namespace {
 
 int32_t pick_token(const torch::Tensor& logits, const GenerateOptions& options, at::Generator& gen) {
+  // argmax would read NaN as the largest logit and emit token 0 (a NUL byte
+  // with byte-level vocabularies) forever; sampling would fail inside torch.
+  if (!torch::isfinite(logits).all().item<bool>())
+    throw Error("generate: the model's logits are NaN or infinite (its weights overflow float32?)");
   if (options.temperature <= 0) return static_cast<int32_t>(logits.argmax().item<int64_t>());
   auto probs = torch::softmax(logits.to(torch::kDouble) / options.temperature, -1);
   if (options.top_p < 1.0) {

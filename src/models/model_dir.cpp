@@ -98,6 +98,31 @@ LoadedModel load_model_dir(const std::string& dir) {
   LoadedModel out;
   const std::string config_path = require_file(dir, "config.json");
   out.config = read_json_file(config_path);
+  const ModelSize size = model_size_of(out.config, config_path);  // checks the config, allocates nothing
+  // The weights before the model: what config.json implies is compared with
+  // what the weights file holds, so that a 300-byte config cannot allocate
+  // gigabytes for a model whose weights are not there. The bound is loose
+  // (building the model may cost at most about three times the weights), so
+  // that a near miss still gets load_model_state's exact tensor-by-tensor error.
+  const std::string weights = require_file(dir, "model.safetensors");
+  const auto tensors = load_tensors(weights);
+  int64_t held = 0;
+  for (const auto& [name, t] : tensors) {
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+      throw Error(weights + ": tensor '" + name + "' holds NaN or infinite values");
+    held += t.numel();
+  }
+  constexpr int64_t kSlack = int64_t{1} << 20;
+  if (size.parameters > 2 * held + kSlack)
+    throw Error(config_path + ": describes a model of " + std::to_string(size.parameters) + " parameters, but " +
+                weights + " holds only " + std::to_string(held) +
+                " values (does config.json match these weights?); refusing to allocate it");
+  // Tables computed from the config (real models need a few percent of
+  // their weights for them).
+  if (size.buffers > held + 4 * kSlack)
+    throw Error(config_path + ": its position tables (2 x max_position_embeddings x head_dim) would take " +
+                std::to_string(size.buffers) + " values, more than the " + std::to_string(held) + " weights in " +
+                weights + "; lower max_position_embeddings");
   out.model = model_from_config(out.config, config_path);
   out.tokenizer = Tokenizer::load(require_file(dir, "tokenizer.json"));
   if (out.tokenizer.vocab_size() > out.model->vocab_size())
@@ -124,8 +149,7 @@ LoadedModel load_model_dir(const std::string& dir) {
     if (g.contains("do_sample") && g["do_sample"].is_boolean() && !g["do_sample"].get<bool>())
       out.generation.temperature = 0;
   }
-  std::string weights = require_file(dir, "model.safetensors");
-  load_model_state(*out.model, load_tensors(weights), weights);
+  load_model_state(*out.model, tensors, weights);
   return out;
 }
 

@@ -13,6 +13,10 @@ void register_all_model_families(Registry<ModelFamily>& r) {
                   {"LlamaForCausalLM"},
                   [](const nlohmann::json& config, const std::string& origin) -> CausalLM {
                     return LlamaForCausalLM(LlamaConfig::from_json(config, origin)).ptr();
+                  },
+                  [](const nlohmann::json& config, const std::string& origin) {
+                    const LlamaConfig c = LlamaConfig::from_json(config, origin);
+                    return ModelSize{c.num_parameters(), c.num_rope_values()};
                   }});
 }
 
@@ -36,6 +40,11 @@ std::string model_type_of(const nlohmann::json& config, const std::string& origi
           if (arch.is_string() && arch.get<std::string>() == a) return name;
   throw Error(origin + ": no model_type (and no known entry in architectures); known model types: " +
               model_families().valid_names());
+}
+
+ModelSize model_size_of(const nlohmann::json& config, const std::string& origin) {
+  const std::string type = model_type_of(config, origin);
+  return model_families().get(type, origin + ": model_type").size_of(config, origin);
 }
 
 CausalLM model_from_config(const nlohmann::json& config, const std::string& origin) {

@@ -1,7 +1,9 @@
+#include <algorithm>
 #include <cmath>
 #include <set>
 
 #include "loom/core/error.h"
+#include "loom/core/params.h"
 #include "loom/ot/ot.h"
 
 namespace loom::ot {
@@ -28,10 +30,21 @@ void validate(const std::vector<double>& a, const std::vector<double>& b, const 
   if (sa <= 0) throw Error("ot: the total mass is zero");
   if (std::abs(sa - sb) > 1e-9 * std::max(sa, sb))
     throw Error("ot: unequal total mass: sum(a) = " + std::to_string(sa) + ", sum(b) = " + std::to_string(sb));
+  if (!std::isfinite(sa)) throw Error("ot: the total mass overflows");
+  double largest = 0;
   for (int64_t i = 0; i < cost.rows; ++i)
-    for (int64_t j = 0; j < cost.cols; ++j)
+    for (int64_t j = 0; j < cost.cols; ++j) {
       if (!std::isfinite(cost(i, j)))
         throw Error("ot: cost[" + std::to_string(i) + "][" + std::to_string(j) + "] is NaN or infinite");
+      largest = std::max(largest, std::abs(cost(i, j)));
+    }
+  // Dual potentials are sums of up to rows + cols costs, and the objective
+  // weighs them by the mass: keep every such sum finite, or the solvers
+  // would report NaN potentials as a solution.
+  const double scale = largest * static_cast<double>(cost.rows + cost.cols) * std::max(1.0, sa);
+  if (!(scale <= 1e300))
+    throw Error("ot: costs as large as " + shortest_decimal(largest) + " (with total mass " + shortest_decimal(sa) +
+                ") overflow double arithmetic in the potentials; rescale the costs");
   std::set<int64_t> rows, cols;
   for (size_t k = 0; k < order.size(); ++k) {
     auto [i, j] = order[k];

@@ -1,10 +1,12 @@
 #include "loom/ot/io.h"
 
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/core/json.h"
 #include "loom/ot/solvers.h"
 
 namespace loom::ot {
@@ -25,12 +27,7 @@ std::vector<double> number_array(const nlohmann::json& j, const std::string& fie
 }  // namespace
 
 Problem parse_problem_json(const std::string& text, const std::string& origin) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(origin + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json j = parse_json(text, origin);
   if (!j.is_object()) throw Error(origin + ": expected a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != "cost" && it.key() != "a" && it.key() != "b" && it.key() != "order" && it.key() != "method" &&
@@ -70,6 +67,8 @@ Problem parse_problem_json(const std::string& text, const std::string& origin) {
   if (j.contains("reg")) {
     if (!j["reg"].is_number()) throw Error(origin + ": field 'reg' must be a number");
     p.reg = j["reg"].get<double>();
+    if (!(p.reg > 0) || !std::isfinite(p.reg))
+      throw Error(origin + ": field 'reg' must be a positive finite number, got " + j["reg"].dump());
   }
   try {
     validate(p.a, p.b, p.cost, p.order);

@@ -1,7 +1,5 @@
 #include "loom/train/checkpoint.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
@@ -15,28 +13,11 @@
 namespace loom {
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string step_name(int64_t step) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "step-%06lld", static_cast<long long>(step));
-  return buf;
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
-}  // namespace
-
 std::string save_checkpoint(const std::string& run_dir, const CheckpointState& state, torch::nn::Module& module,
                             torch::optim::Optimizer& optimizer, int64_t keep) {
   const std::string root = run_dir + "/checkpoints";
-  const std::string name = step_name(state.step);
-  const std::string staging = root + "/." + name + ".tmp." + std::to_string(::getpid());
-  fs::remove_all(staging);
-  make_dirs(staging);
+  const std::string name = checkpoint_dir_name(state.step);
+  const std::string staging = make_temp_dir(root, "." + name + ".tmp.");
   NamedTensors params;
   for (const auto& p : module.named_parameters()) params.push_back({p.key(), p.value()});
   save_tensors(staging + "/parameters.safetensors", params);
@@ -45,9 +26,7 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointState& s
   if (const char* kill_at = std::getenv("LOOM_FAULT_KILL_IN_CHECKPOINT"))
     if (std::to_string(state.step) == kill_at) ::raise(SIGKILL);
   torch::save(optimizer, staging + "/optimizer.pt");
-  nlohmann::json j = {{"step", state.step},   {"epoch", state.epoch},        {"cursor", state.cursor},
-                      {"extra", state.extra}, {"format", "loom-checkpoint"}, {"version", 1}};
-  write_file_atomic(staging + "/state.json", j.dump(2));
+  write_file_atomic(staging + "/state.json", checkpoint_state_json(state).dump(2));
   rename_dir_atomic(staging, root + "/" + name);
   write_file_atomic(root + "/latest", name + "\n");
 
@@ -68,10 +47,16 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointState& s
 std::optional<CheckpointState> load_latest_checkpoint(const std::string& run_dir, torch::nn::Module& module,
                                                       torch::optim::Optimizer& optimizer) {
   const std::string root = run_dir + "/checkpoints";
-  if (!fs::exists(root + "/latest")) return std::nullopt;
-  const std::string dir = root + "/" + trim(read_file_text(root + "/latest"));
+  const std::string dir = latest_checkpoint_dir(root);
+  if (dir.empty()) return std::nullopt;
   for (const char* f : {"parameters.safetensors", "optimizer.pt", "state.json"})
     if (!fs::exists(dir + "/" + f)) throw Error(dir + ": checkpoint is missing " + f);
+  // The position first: it is cheap, and a bad one makes the rest moot.
+  const std::string state_path = dir + "/state.json";
+  CheckpointState state = parse_checkpoint_state(read_file_text(state_path), state_path);
+  if (checkpoint_dir_name(state.step) != fs::path(dir).filename().string())
+    throw Error(state_path + ": step " + std::to_string(state.step) + " does not match its directory " +
+                fs::path(dir).filename().string());
   const std::string weights = dir + "/parameters.safetensors";
   auto tensors = load_tensors(weights);
   {
@@ -94,18 +79,7 @@ std::optional<CheckpointState> load_latest_checkpoint(const std::string& run_dir
   } catch (const c10::Error& e) {
     throw Error(dir + "/optimizer.pt: cannot load optimizer state: " + e.what_without_backtrace());
   }
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file_text(dir + "/state.json"));
-    CheckpointState s;
-    s.step = j.at("step").get<int64_t>();
-    s.epoch = j.at("epoch").get<int64_t>();
-    s.cursor = j.at("cursor").get<int64_t>();
-    if (j.contains("extra")) s.extra = j["extra"];
-    return s;
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(dir + "/state.json: " + e.what());
-  }
+  return state;
 }
 
 }  // namespace loom

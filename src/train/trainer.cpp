@@ -11,6 +11,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/core/json.h"
 #include "loom/models/generate.h"
 #include "loom/models/model_dir.h"
 #include "loom/tensor/eval_mode.h"
@@ -44,9 +45,19 @@ std::vector<size_t> DataCursor::next() {
 }
 
 void DataCursor::seek(int64_t epoch, int64_t cursor) {
+  if (epoch < 0) throw Error("data epoch " + std::to_string(epoch) + " is negative");
+  const int64_t old_epoch = epoch_;
   epoch_ = epoch;
-  cursor_ = cursor;
   plan();
+  // cursor == the epoch's length is where a finished epoch stops.
+  if (cursor < 0 || cursor > static_cast<int64_t>(groups_.size())) {
+    epoch_ = old_epoch;
+    plan();
+    throw Error("data cursor " + std::to_string(cursor) + " is outside epoch " + std::to_string(epoch) +
+                ", which has " + std::to_string(groups_.size()) +
+                " micro-batches (was the checkpoint taken with other data or batch settings?)");
+  }
+  cursor_ = cursor;
 }
 
 // ---------- Trainer ----------
@@ -229,7 +240,10 @@ void Trainer::log_metrics(const nlohmann::json& record) {
 }
 
 void Trainer::save(bool final_model) {
-  CheckpointState state{step_, cursor_.epoch(), cursor_.cursor(), {}};
+  CheckpointState state;
+  state.step = step_;
+  state.epoch = cursor_.epoch();
+  state.cursor = cursor_.cursor();
   if (comm_->rank() == 0) {
     save_checkpoint(out_dir_, state, *model_, *optimizer_, options_.keep_checkpoints);
     if (final_model) {
@@ -246,8 +260,15 @@ void Trainer::run(bool resume) {
   make_dirs(out_dir_);
   if (resume) {
     if (auto state = load_latest_checkpoint(out_dir_, *model_, *optimizer_)) {
+      if (state->step > options_.max_steps)
+        throw Error(state->source + ": step " + std::to_string(state->step) + " is beyond max_steps " +
+                    std::to_string(options_.max_steps));
+      try {
+        cursor_.seek(state->epoch, state->cursor);
+      } catch (const Error& e) {
+        throw Error(state->source + ": " + e.what());
+      }
       step_ = state->step;
-      cursor_.seek(state->epoch, state->cursor);
       // Drop metric lines written after the checkpoint, so that the resumed
       // log reads exactly like an uninterrupted one.
       if (comm_->rank() == 0 && fs::exists(out_dir_ + "/metrics.jsonl")) {
@@ -255,9 +276,10 @@ void Trainer::run(bool resume) {
         std::string line, kept;
         while (std::getline(in, line)) {
           try {
-            if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step_) kept += line + "\n";
-          } catch (const nlohmann::json::exception&) {
-            // a torn last line from the interrupted run
+            const nlohmann::json record = parse_json(line, out_dir_ + "/metrics.jsonl");
+            if (record.is_object() && record.value("step", int64_t{0}) <= step_) kept += line + "\n";
+          } catch (const std::exception&) {
+            // a torn last line from the interrupted run (or a line that is not ours)
           }
         }
         write_file_atomic(out_dir_ + "/metrics.jsonl", kept);

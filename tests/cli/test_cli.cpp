@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "loom/core/atomic_file.h"
+#include "loom/tensor/tensor_io.h"
 
 namespace fs = std::filesystem;
 
@@ -116,6 +118,67 @@ TEST(CliSlow, BadInputGetsAClearErrorAndNonZeroExit) {
   r = loom_cmd("pretrain --packing zip --train-data " + data + " --out " + work_dir() + "/z");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("padding_free"), std::string::npos) << r.output;
+}
+
+// Issue 17: files and configs written by someone else, run through the
+// program as a user would. Each is refused with exit code 2 and a message
+// naming the file (and line or field), never a crash or garbage output.
+TEST(CliSlow, HostileFilesGetAClearErrorNamingTheFile) {
+  const std::string run = work_dir() + "/hostile";
+  ASSERT_EQ(loom_cmd(tiny_run(run) + " --max-steps 2 --checkpoint-every 1").exit_code, 0);
+
+  // NaN weights: generate used to fail inside torch naming no file, and
+  // --greedy printed NUL bytes (argmax reads NaN logits as token 0).
+  const std::string nan_model = work_dir() + "/nan_model";
+  fs::copy(run + "/model", nan_model, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  loom::NamedTensors tensors;
+  for (auto& [name, t] : loom::load_tensors(nan_model + "/model.safetensors")) {
+    if (name == "model.norm.weight") t.fill_(std::nanf(""));
+    tensors.push_back({name, t});
+  }
+  loom::save_tensors(nan_model + "/model.safetensors", tensors);
+  CliRun r = loom_cmd("generate --model " + nan_model + " --prompt 'alpha' --max-new-tokens 4 --greedy");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(nan_model + "/model.safetensors: tensor 'model.norm.weight' holds NaN"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find('\0'), std::string::npos) << "NUL bytes in the output";
+
+  // A checkpoint whose cursor lies far outside the data: an out-of-bounds read before.
+  const std::string state = run + "/checkpoints/step-000002/state.json";
+  auto j = nlohmann::json::parse(loom::read_file_text(state));
+  j["cursor"] = 1000000;
+  loom::write_file_atomic(state, j.dump());
+  r = loom_cmd(tiny_run(run) + " --max-steps 4 --resume");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(state + ": data cursor 1000000 is outside epoch"), std::string::npos) << r.output;
+  // `latest` naming a directory outside the run.
+  loom::write_file_atomic(run + "/checkpoints/latest", "../../hostile/checkpoints/step-000001\n");
+  r = loom_cmd(tiny_run(run) + " --max-steps 4 --resume");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("checkpoints/latest: names '../../hostile/checkpoints/step-000001'"), std::string::npos)
+      << r.output;
+
+  // A key given twice in a config: yaml-cpp kept the last one silently.
+  const std::string cfg = work_dir() + "/twice.yaml";
+  loom::write_file_atomic(cfg, "max_steps: 3\nlr: 0.1\nmax_steps: 300\n");
+  r = loom_cmd("pretrain --config " + cfg + " --out " + work_dir() + "/t");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("twice.yaml:3: key 'max_steps' is given twice in one mapping (first on line 1)"),
+            std::string::npos)
+      << r.output;
+
+  // OT problems: reg 0 named no file; costs of 1e308 gave NaN potentials with status optimal.
+  const std::string problem = work_dir() + "/p.json";
+  loom::write_file_atomic(
+      problem, R"({"cost": [[1, 2], [3, 4]], "a": [0.5, 0.5], "b": [0.5, 0.5], "method": "sinkhorn", "reg": 0})");
+  r = loom_cmd("ot solve --input " + problem);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(problem + ": field 'reg' must be a positive finite number, got 0"), std::string::npos)
+      << r.output;
+  loom::write_file_atomic(problem, R"({"cost": [[1e308, -1e308], [-1e308, 1e308]], "a": [0.5, 0.5], "b": [0.5, 0.5]})");
+  r = loom_cmd("ot solve --input " + problem);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(problem + ": ot: costs as large as 1e+308"), std::string::npos) << r.output;
 }
 
 TEST(CliSlow, GenerateAndEvalUseTheTrainedModel) {

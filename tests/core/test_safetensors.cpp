@@ -89,7 +89,7 @@ TEST(Safetensors, RejectsEveryCorruption) {
       {"overflowing shape", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}})", 4,
        "overflow"},
       {"missing field", R"({"a":{"dtype":"F32","shape":[1]}})", 4, "data_offsets"},
-      {"not json", R"({"a": nope})", 0, "not valid JSON"},
+      {"not json", R"({"a": nope})", 0, "header: invalid JSON"},
       {"not an object", R"([1,2,3])", 0, "not a JSON object"},
   };
   for (const auto& c : cases) {

@@ -153,6 +153,13 @@ TEST(Merge, YamlDescriptionsAreValidatedWithLineNumbers) {
   EXPECT_NE(load("merge_method: ties\nbase_model: b\nmodels: [{model: a, weight: 1}]\n").find("unknown key 'weight'"),
             std::string::npos);
   EXPECT_NE(load("merge_method: [ties\n").find("m.yaml:"), std::string::npos);
+  // A key given twice is refused (yaml-cpp keeps the last silently), and deep nesting is named.
+  EXPECT_NE(load("merge_method: ties\nbase_model: b\nmodels: [{model: a}]\nbase_model: c\n")
+                .find("m.yaml:4: key 'base_model' is given twice in one mapping (first on line 2)"),
+            std::string::npos);
+  EXPECT_NE(load("merge_method: ties\nbase_model: " + std::string(3000, '[') + std::string(3000, ']') + "\n")
+                .find("m.yaml:2: YAML nested too deeply"),
+            std::string::npos);
   // Each method declares the keys it takes.
   EXPECT_NE(load("merge_method: linear\nbase_model: b\nmodels:\n  - model: a\n    parameters: {density: 0.5}\n")
                 .find("m.yaml:5: merge_method linear takes no parameter 'density'; valid: weight"),

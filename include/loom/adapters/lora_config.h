@@ -12,6 +12,10 @@
 
 namespace loom {
 
+// The largest rank loom accepts: far above any useful LoRA rank, and small
+// enough that r x (in + out) cannot overflow or ask for exabytes.
+constexpr int64_t kMaxLoraRank = 65536;
+
 struct LoraConfig {
   int64_t r = 8;
   double alpha = 16.0;

@@ -1,8 +1,11 @@
 // Reader for the IDX format of (Fashion-)MNIST (`*-idx3-ubyte.gz`,
 // `*-idx1-ubyte.gz`, gzipped or not): a big-endian header (0, 0, type, rank),
 // rank big-endian uint32 sizes, then the data. Only unsigned-byte data is
-// accepted. Errors name the file and what is wrong; sizes are checked against
-// the file length before anything is read.
+// accepted. Errors name the file and what is wrong. The header is checked
+// before any data is read: the sizes must describe at most `max_bytes` (1 GiB
+// unless told otherwise; Fashion-MNIST's largest file holds 47 MB), and a
+// gzipped file is decompressed as a stream that stops where the header says
+// the data ends, so a small file that inflates to gigabytes costs nothing.
 //
 //   loom::IdxArray images = loom::read_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz");
 #pragma once
@@ -19,7 +22,9 @@ struct IdxArray {
   size_t item_size() const;  // product of shape[1..]
 };
 
-IdxArray parse_idx(const std::string& bytes, const std::string& origin);
-IdxArray read_idx(const std::string& path);
+constexpr uint64_t kMaxIdxBytes = uint64_t{1} << 30;
+
+IdxArray parse_idx(const std::string& bytes, const std::string& origin, uint64_t max_bytes = kMaxIdxBytes);
+IdxArray read_idx(const std::string& path, uint64_t max_bytes = kMaxIdxBytes);
 
 }  // namespace loom

@@ -140,6 +140,11 @@ class ParamSchema {
                          std::vector<std::string> choices) {
     Field f;
     f.spec = {name, type_of<T>(), "", std::move(help), std::move(choices), bounds};
+    // An integer field also lies in its type's range, so that no value from
+    // a file wraps around (threads: 4294967297 is not 1).
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+      f.spec.representable = {static_cast<double>(std::numeric_limits<T>::min()),
+                              static_cast<double>(std::numeric_limits<T>::max())};
     f.default_text = [access](const S& defaults) {
       S copy = defaults;
       return to_text(access(copy));

@@ -30,6 +30,9 @@ struct ParamSpec {
   std::string help;
   std::vector<std::string> choices = {};  // for String parameters: the allowed values, if any
   ParamBounds bounds = {};                // for Int and Float parameters
+  // Int parameters: the range of the C++ type the value is read into, also
+  // checked (threads: 4294967297 would wrap to 1 in an int); not shown in help.
+  ParamBounds representable = {};
 };
 
 class Params {

@@ -16,6 +16,12 @@
 
 namespace loom {
 
+// What a model of some config allocates when it is built, in values.
+struct ModelSize {
+  int64_t parameters = 0;  // its weights, as a model directory stores them
+  int64_t buffers = 0;     // tables computed from the config (RoPE)
+};
+
 struct ModelFamily {
   std::string help;
   // Hugging Face `architectures` entries that mean this family, for configs
@@ -24,6 +30,9 @@ struct ModelFamily {
   // A model with the config's shape (weights initialised, not loaded);
   // errors name `origin` and the field.
   std::function<CausalLM(const nlohmann::json& config, const std::string& origin)> from_config;
+  // The same config's size, computed without allocating, so that a model
+  // directory can compare it with its weights file first.
+  std::function<ModelSize(const nlohmann::json& config, const std::string& origin)> size_of;
 };
 
 Registry<ModelFamily>& model_families();
@@ -31,5 +40,6 @@ Registry<ModelFamily>& model_families();
 // The family named by config's model_type (or, without one, its architectures).
 std::string model_type_of(const nlohmann::json& config, const std::string& origin);
 CausalLM model_from_config(const nlohmann::json& config, const std::string& origin);
+ModelSize model_size_of(const nlohmann::json& config, const std::string& origin);
 
 }  // namespace loom

@@ -8,26 +8,22 @@
 #pragma once
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
-namespace loom {
+#include "loom/train/checkpoint_state.h"
 
-struct CheckpointState {
-  int64_t step = 0;
-  int64_t epoch = 0;     // data epoch the cursor is in
-  int64_t cursor = 0;    // next micro-batch index within that epoch
-  nlohmann::json extra;  // anything else a caller wants restored
-};
+namespace loom {
 
 // Writes RUN/checkpoints/step-N and points `latest` at it; keeps the newest
 // `keep` checkpoints. Returns the checkpoint's directory.
 std::string save_checkpoint(const std::string& run_dir, const CheckpointState& state, torch::nn::Module& module,
                             torch::optim::Optimizer& optimizer, int64_t keep);
 
-// Restores the checkpoint `latest` names, if any. Parameter names and shapes
-// must match exactly; errors name the file and tensor.
+// Restores the checkpoint `latest` names, if any. `latest` must name a
+// checkpoint directory inside RUN/checkpoints; state.json is range-checked
+// and must be for the step its directory is named after; parameter names and
+// shapes must match exactly. Errors name the file and field or tensor.
 std::optional<CheckpointState> load_latest_checkpoint(const std::string& run_dir, torch::nn::Module& module,
                                                       torch::optim::Optimizer& optimizer);
 

@@ -1,7 +1,9 @@
 #include "loom/models/llama/llama_config.h"
 
-#include "loom/core/atomic_file.h"
+#include <cmath>
+
 #include "loom/core/error.h"
+#include "loom/core/json.h"
 
 namespace loom {
 
@@ -17,19 +19,28 @@ void LlamaConfig::validate(const std::string& origin) const {
   auto require = [&](bool ok, const std::string& why) {
     if (!ok) throw Error(origin + ": " + why);
   };
-  require(vocab_size > 0, "vocab_size must be positive");
-  require(hidden_size > 0, "hidden_size must be positive");
-  require(intermediate_size > 0, "intermediate_size must be positive");
-  require(num_hidden_layers > 0, "num_hidden_layers must be positive");
-  require(num_attention_heads > 0, "num_attention_heads must be positive");
-  require(num_key_value_heads > 0 && num_attention_heads % num_key_value_heads == 0,
+  // Upper bounds well above every published Llama-family config (vocab 256k,
+  // hidden 16k, intermediate 53k, 126 layers, 128 heads, 10M positions at most).
+  auto in_range = [&](int64_t value, const char* name, int64_t max) {
+    require(value > 0 && value <= max,
+            std::string(name) + " must lie in [1, " + std::to_string(max) + "], got " + std::to_string(value));
+  };
+  in_range(vocab_size, "vocab_size", int64_t{1} << 24);
+  in_range(hidden_size, "hidden_size", int64_t{1} << 17);
+  in_range(intermediate_size, "intermediate_size", int64_t{1} << 19);
+  in_range(num_hidden_layers, "num_hidden_layers", int64_t{1} << 12);
+  in_range(num_attention_heads, "num_attention_heads", int64_t{1} << 12);
+  in_range(num_key_value_heads, "num_key_value_heads", int64_t{1} << 12);
+  require(num_attention_heads % num_key_value_heads == 0,
           "num_attention_heads must be a multiple of num_key_value_heads");
+  require(head_dim >= 0 && head_dim <= (int64_t{1} << 12),
+          "head_dim must lie in [0, 4096] (0: hidden_size / num_attention_heads)");
   require(head_dim > 0 || hidden_size % num_attention_heads == 0,
           "hidden_size must be divisible by num_attention_heads (or set head_dim)");
-  require(resolved_head_dim() % 2 == 0, "head_dim must be even for rotary embeddings");
-  require(max_position_embeddings > 0, "max_position_embeddings must be positive");
-  require(rms_norm_eps > 0, "rms_norm_eps must be positive");
-  require(rope_theta > 0, "rope_theta must be positive");
+  require(resolved_head_dim() > 0 && resolved_head_dim() % 2 == 0, "head_dim must be even for rotary embeddings");
+  in_range(max_position_embeddings, "max_position_embeddings", int64_t{1} << 24);
+  require(rms_norm_eps > 0 && std::isfinite(rms_norm_eps), "rms_norm_eps must be positive and finite");
+  require(rope_theta > 0 && std::isfinite(rope_theta), "rope_theta must be positive and finite");
   for (auto [id, name] :
        {std::pair{bos_token_id, "bos_token_id"}, {eos_token_id, "eos_token_id"}, {pad_token_id, "pad_token_id"}})
     require(id < vocab_size, std::string(name) + " is outside the vocabulary");
@@ -85,15 +96,7 @@ LlamaConfig LlamaConfig::from_json(const nlohmann::json& j, const std::string& o
   return c;
 }
 
-LlamaConfig LlamaConfig::load(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file_text(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": not valid JSON: " + e.what());
-  }
-  return from_json(j, path);
-}
+LlamaConfig LlamaConfig::load(const std::string& path) { return from_json(read_json_file(path), path); }
 
 nlohmann::json LlamaConfig::to_json() const {
   nlohmann::json j = {

@@ -29,7 +29,10 @@ struct LlamaConfig {
 
   int64_t resolved_head_dim() const { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
   int64_t num_parameters() const;
-  // Throws loom::Error naming the field that is inconsistent.
+  // The RoPE cos/sin tables the model computes: 2 x max_position_embeddings x head_dim.
+  int64_t num_rope_values() const { return 2 * max_position_embeddings * resolved_head_dim(); }
+  // Throws loom::Error naming the field that is inconsistent or out of
+  // range; the ranges keep num_parameters() far from int64 overflow.
   void validate(const std::string& origin) const;
 
   static LlamaConfig from_json(const nlohmann::json& json, const std::string& origin);
