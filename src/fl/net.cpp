@@ -20,44 +20,45 @@
 #include "loom/core/error.h"
 #include "loom/core/safetensors.h"
 #include "loom/fl/aggregate.h"
-#include "loom/fl/simulate.h"
 #include "loom/tensor/tensor_io.h"
 
 namespace loom::fl {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::vector<ParamSpec> network_param_specs() {
-  using T = ParamType;
-  std::vector<ParamSpec> specs = simulation_param_specs();
-  std::vector<ParamSpec> net = {
-      {"address", T::String, "127.0.0.1:50051", "serve: address to listen on; join: server address"},
-      {"aggregator", T::String, "bayes", "serve: the aggregation strategy"},
-      {"quorum", T::Int, "0", "serve: updates needed to close a round at its deadline; 0 = all parties"},
-      {"round_deadline_s", T::Float, "60", "serve: seconds a round stays open waiting for stragglers"},
-      {"state_dir", T::String, "", "serve: directory of the persisted round state (required)"},
-      {"tls_cert", T::String, "", "serve: server certificate (PEM)"},
-      {"tls_key", T::String, "", "serve: server private key (PEM)"},
-      {"tokens", T::String, "", "serve: YAML map party id -> token"},
-      {"max_update_elements", T::Int, "100000000", "serve: refuse updates whose tensor is longer"},
-      {"insecure", T::Bool, "false", "no TLS (loopback experiments only)"},
-      {"tls_ca", T::String, "", "join: CA certificate that signed the server's (PEM)"},
-      {"tls_server_name", T::String, "", "join: name to verify in the server certificate; empty = host of address"},
-      {"party_index", T::Int, "0", "join: which party's data shard this process holds (0..parties-1)"},
-      {"token", T::String, "", "join: this party's token"},
-      {"rpc_deadline_s", T::Float, "600", "join: deadline of each call"},
-      {"retry_s", T::Float, "120", "join: how long to keep retrying an unreachable server"},
-  };
-  specs.insert(specs.end(), net.begin(), net.end());
-  return specs;
+const ParamSchema<NetworkOptions>& network_schema() {
+  using O = NetworkOptions;
+  static const ParamSchema<O> schema = [] {
+    ParamSchema<O> s;
+    s.add("address", &O::address, "serve: address to listen on; join: server address")
+        .add("aggregator", &O::aggregator, "serve: the aggregation strategy: " + aggregators().valid_names())
+        .add("quorum", &O::quorum, "serve: updates needed to close a round at its deadline; 0 = all parties", {0, 1e9})
+        .add("round_deadline_s", &O::round_deadline_s, "serve: seconds a round stays open waiting for stragglers",
+             {0, 1e9})
+        .add("state_dir", &O::state_dir, "serve: directory of the persisted round state (required)")
+        .add("tls_cert", &O::tls_cert, "serve: server certificate (PEM)")
+        .add("tls_key", &O::tls_key, "serve: server private key (PEM)")
+        .add("tokens", &O::tokens, "serve: YAML map party id -> token")
+        .add("max_update_elements", &O::max_update_elements, "serve: refuse updates whose tensor is longer", {1, 1e12})
+        .add("insecure", &O::insecure, "no TLS (loopback experiments only)")
+        .add("tls_ca", &O::tls_ca, "join: CA certificate that signed the server's (PEM)")
+        .add("tls_server_name", &O::tls_server_name,
+             "join: name to verify in the server certificate; empty = host of address")
+        .add("token", &O::token, "join: this party's token")
+        .add("rpc_deadline_s", &O::rpc_deadline_s, "join: deadline of each call", {0.001, 1e9})
+        .add("retry_s", &O::retry_s, "join: how long to keep retrying an unreachable server", {0, 1e9});
+    return s;
+  }();
+  return schema;
 }
+
+std::vector<ParamSpec> network_param_specs() { return network_schema().specs(); }
 
 namespace {
 
 constexpr int64_t kChunk = 16384;  // floats per message: 64 KiB, far below gRPC's 4 MiB limit
 
-std::string read_required(const Params& p, const std::string& key) {
-  const std::string& path = p.get_string(key);
+std::string read_required(const std::string& path, const std::string& key) {
   if (path.empty()) throw Error(key + " is required (or set insecure: true for a loopback experiment)");
   return read_file_text(path);
 }
@@ -98,26 +99,25 @@ std::string metadata(const grpc::ServerContext* ctx, const std::string& key) {
 
 class FederationServer final : public wire::Federation::Service {
  public:
-  FederationServer(const Params& p)
-      : sim_(SimulationOptions::from_params(p)),
-        tokens_(load_tokens(p.get_string("tokens"))),
-        state_dir_(p.get_string("state_dir")),
-        rounds_(p.get_int("rounds")),
-        max_elements_(p.get_int("max_update_elements")),
-        deadline_s_(p.get_float("round_deadline_s")),
-        model_(sim_.hidden, sim_.seed) {
+  FederationServer(const NetworkOptions& o, int64_t rounds, const ServedModel& model,
+                   std::unique_ptr<Aggregator> aggregator)
+      : tokens_(load_tokens(o.tokens)),
+        state_dir_(o.state_dir),
+        rounds_(rounds),
+        max_elements_(o.max_update_elements),
+        deadline_s_(o.round_deadline_s),
+        model_(model),
+        aggregator_name_(o.aggregator),
+        aggregator_(std::move(aggregator)) {
     if (state_dir_.empty()) throw Error("state_dir is required");
+    if (rounds_ < 1) throw Error("rounds must be at least 1");
+    if (!aggregator_) throw Error("serve: no aggregator");
+    if (!model_.initial.defined() || model_.initial.dim() != 1 || model_.initial.scalar_type() != torch::kFloat)
+      throw Error("serve: the initial model must be a [d] float tensor");
     const int64_t parties = static_cast<int64_t>(tokens_.size());
-    quorum_ = p.get_int("quorum") > 0 ? std::min<int64_t>(p.get_int("quorum"), parties) : parties;
-    aggregator_name_ = p.get_string("aggregator");
-    aggregator_ = make_aggregator(aggregator_name_, aggregator_options_from_params(p));
-    global_ = model_.initial().clone();
-    if (model_.initial().numel() > max_elements_) throw Error("max_update_elements is smaller than the model");
-    try {
-      test_ = load_fashion_mnist(sim_.data_dir, false);
-    } catch (const Error& e) {
-      std::cerr << "loom fl serve: no test accuracy (" << e.what() << ")\n";
-    }
+    quorum_ = o.quorum > 0 ? std::min<int64_t>(o.quorum, parties) : parties;
+    global_ = model_.initial.clone();
+    if (model_.initial.numel() > max_elements_) throw Error("max_update_elements is smaller than the model");
     restore();
     round_opened_ = Clock::now();
   }
@@ -267,10 +267,10 @@ class FederationServer final : public wire::Federation::Service {
       updates.push_back(uc.first);
       counts.push_back(uc.second);
     }
-    Aggregate a = aggregator_->aggregate({torch::stack(updates), counts, model_.layer_sizes(), ids});
+    Aggregate a = aggregator_->aggregate({torch::stack(updates), counts, model_.layer_sizes, ids});
     global_ = global_ + a.update;
     nlohmann::json record = {{"round", round_ + 1}, {"parties", ids}, {"weights", a.weights}};
-    if (test_.images.defined()) record["accuracy"] = model_.accuracy(global_, test_);
+    if (model_.evaluate) record["accuracy"] = model_.evaluate(global_);
     history_.push_back(record);
     std::cerr << "loom fl serve: round " << round_ + 1 << " closed with " << ids.size() << " updates"
               << (record.contains("accuracy") ? ", accuracy " + std::to_string(record["accuracy"].get<double>()) : "")
@@ -341,16 +341,14 @@ class FederationServer final : public wire::Federation::Service {
     }
   }
 
-  SimulationOptions sim_;
   std::map<std::string, std::string> tokens_;
   std::string state_dir_;
   int64_t rounds_, max_elements_;
   double deadline_s_;
   int64_t quorum_ = 1;
-  FlatModel model_;
+  ServedModel model_;
   std::string aggregator_name_;
   std::unique_ptr<Aggregator> aggregator_;
-  LabelledImages test_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -364,25 +362,25 @@ class FederationServer final : public wire::Federation::Service {
 
 }  // namespace
 
-void serve(const Params& p) {
-  FederationServer service(p);
+void serve(const NetworkOptions& o, int64_t rounds, const ServedModel& model, std::unique_ptr<Aggregator> aggregator) {
+  FederationServer service(o, rounds, model, std::move(aggregator));
   std::shared_ptr<grpc::ServerCredentials> creds;
-  if (p.get_bool("insecure")) {
+  if (o.insecure) {
     creds = grpc::InsecureServerCredentials();
   } else {
     grpc::SslServerCredentialsOptions ssl;
-    ssl.pem_key_cert_pairs.push_back({read_required(p, "tls_key"), read_required(p, "tls_cert")});
+    ssl.pem_key_cert_pairs.push_back({read_required(o.tls_key, "tls_key"), read_required(o.tls_cert, "tls_cert")});
     creds = grpc::SslServerCredentials(ssl);
   }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(p.get_string("address"), creds, &port);
+  builder.AddListeningPort(o.address, creds, &port);
   builder.RegisterService(&service);
   // One chunk is 64 KiB; anything near 1 MiB is not a loom message.
   builder.SetMaxReceiveMessageSize(1 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) throw Error("cannot listen on " + p.get_string("address"));
-  std::cerr << "loom fl serve: listening on " << p.get_string("address") << "\n";
+  if (!server || port == 0) throw Error("cannot listen on " + o.address);
+  std::cerr << "loom fl serve: listening on " << o.address << "\n";
   service.run_rounds();
   // Let parties collect the final "done" before going away.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -392,33 +390,26 @@ void serve(const Params& p) {
 
 // ---------- party ----------
 
-void join(const Params& p) {
-  SimulationOptions sim = SimulationOptions::from_params(p);
-  const int64_t index = p.get_int("party_index");
-  if (index < 0 || index >= sim.parties)
-    throw Error("party_index " + std::to_string(index) + " is outside 0.." + std::to_string(sim.parties - 1));
-  const std::string party_id = "party-" + std::to_string(index);
+void join(const NetworkOptions& o, const PartyWork& work) {
+  if (!work.update) throw Error("join: no local work");
+  const std::string& party_id = work.party_id;
   std::shared_ptr<grpc::ChannelCredentials> creds;
   grpc::ChannelArguments args;
-  if (p.get_bool("insecure")) {
+  if (o.insecure) {
     creds = grpc::InsecureChannelCredentials();
   } else {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = read_required(p, "tls_ca");
+    ssl.pem_root_certs = read_required(o.tls_ca, "tls_ca");
     creds = grpc::SslCredentials(ssl);
-    if (!p.get_string("tls_server_name").empty()) args.SetSslTargetNameOverride(p.get_string("tls_server_name"));
+    if (!o.tls_server_name.empty()) args.SetSslTargetNameOverride(o.tls_server_name);
   }
   args.SetMaxReceiveMessageSize(1 << 20);
-  auto channel = grpc::CreateCustomChannel(p.get_string("address"), creds, args);
+  auto channel = grpc::CreateCustomChannel(o.address, creds, args);
   auto stub = wire::Federation::NewStub(channel);
-  LabelledImages train = load_fashion_mnist(sim.data_dir, true);
-  Party party = make_parties(sim, train)[static_cast<size_t>(index)];
-  FlatModel model(sim.hidden, sim.seed);
-  auto gen = at::detail::createCPUGenerator(sim.seed + 7 + static_cast<uint64_t>(index));
-  const double rpc_deadline = p.get_float("rpc_deadline_s"), retry_s = p.get_float("retry_s");
+  const double rpc_deadline = o.rpc_deadline_s, retry_s = o.retry_s;
   auto context = [&](grpc::ClientContext* ctx) {
     ctx->AddMetadata("x-loom-party", party_id);
-    ctx->AddMetadata("authorization", "Bearer " + p.get_string("token"));
+    ctx->AddMetadata("authorization", "Bearer " + o.token);
     ctx->set_deadline(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(static_cast<int64_t>(rpc_deadline * 1000)));
   };
@@ -444,10 +435,10 @@ void join(const Params& p) {
         continue;
       }
       if (!global.defined()) {
-        if (chunk.total_elements() != model.initial().numel())
+        if (chunk.total_elements() != work.model_size)
           throw Error("the server's model has " + std::to_string(chunk.total_elements()) +
-                      " parameters; this party's has " + std::to_string(model.initial().numel()) +
-                      " (do hidden and seed match?)");
+                      " parameters; this party's has " + std::to_string(work.model_size) +
+                      " (do the model settings match?)");
         global = torch::empty({chunk.total_elements()});
         round = chunk.round();
       }
@@ -464,9 +455,10 @@ void join(const Params& p) {
     if (done) break;
     if (received != global.numel()) continue;
     unreachable_since = Clock::now();
-    torch::Tensor update =
-        model.local_update(global, party, sim, static_cast<uint64_t>(round), static_cast<size_t>(index));
-    if (party.bad) update = corrupt_update(update, sim.corruption, sim.corruption_scale, {}, gen);
+    torch::Tensor update = work.update(global, round).to(torch::kFloat).contiguous();
+    if (update.numel() != global.numel())
+      throw Error("join: the local update has " + std::to_string(update.numel()) + " values, the model " +
+                  std::to_string(global.numel()));
     for (;;) {
       grpc::ClientContext ctx;
       context(&ctx);
@@ -476,7 +468,7 @@ void join(const Params& p) {
       wire::TensorChunk out;
       out.set_round(round);
       out.set_total_elements(update.numel());
-      out.set_sample_count(static_cast<double>(party.images.size(0)));
+      out.set_sample_count(work.sample_count);
       for (int64_t off = 0; off < update.numel(); off += kChunk) {
         out.set_offset(off);
         out.clear_values();

@@ -1,4 +1,5 @@
-// A misbehaving party for tests/fl/test_grpc.sh: sends one malformed update
+// A misbehaving party for tests/fl/test_grpc.sh: fetches the model (to learn
+// its size and the open round), sends one malformed update for that round,
 // and prints the server's status code name. Exit 0 iff the server refused it
 // with the expected code and did not accept it.
 //   bad_party ADDRESS CA_PEM PARTY TOKEN MODE   MODE: wrong_size | bad_offset | nan | oversized | empty
@@ -28,16 +29,33 @@ int main(int argc, char** argv) {
   args.SetSslTargetNameOverride("localhost");
   args.SetMaxSendMessageSize(64 << 20);
   auto stub = wire::Federation::NewStub(grpc::CreateCustomChannel(argv[1], grpc::SslCredentials(ssl), args));
+  auto credentials = [&](grpc::ClientContext* ctx) {
+    ctx->AddMetadata("x-loom-party", argv[3]);
+    ctx->AddMetadata("authorization", std::string("Bearer ") + argv[4]);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  };
+  // The model's size and the open round, from the server itself.
+  int64_t model_size = -1, round = -1;
+  {
+    grpc::ClientContext ctx;
+    credentials(&ctx);
+    auto reader = stub->GetModel(&ctx, wire::ModelRequest());
+    wire::TensorChunk first;
+    while (reader->Read(&first))
+      if (model_size < 0) model_size = first.total_elements(), round = first.round();
+    if (!reader->Finish().ok() || model_size <= 0) {
+      std::cerr << "could not fetch the model from the server\n";
+      return 2;
+    }
+  }
   grpc::ClientContext ctx;
-  ctx.AddMetadata("x-loom-party", argv[3]);
-  ctx.AddMetadata("authorization", std::string("Bearer ") + argv[4]);
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  credentials(&ctx);
   wire::SubmitReply reply;
   auto writer = stub->SubmitUpdate(&ctx, &reply);
   wire::TensorChunk chunk;
-  chunk.set_round(0);
+  chunk.set_round(round);
   chunk.set_sample_count(10);
-  chunk.set_total_elements(101770);  // the 784-128-10 MLP
+  chunk.set_total_elements(model_size);
   if (mode == "wrong_size") {
     chunk.set_total_elements(5);
     for (int i = 0; i < 5; ++i) chunk.add_values(0.f);

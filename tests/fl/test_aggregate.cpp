@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include "error_message.h"
 #include "loom/fl/aggregate.h"
 #include "loom/fl/simulate.h"
@@ -43,8 +46,8 @@ double error_of_update(const Aggregate& a, const torch::Tensor& truth) {
 
 TEST(Aggregate, EveryAggregatorWeighsCleanPartiesEqually) {
   auto p = planted(8, 4000, {}, nullptr);
-  for (const auto& name : aggregator_names()) {
-    auto a = make_aggregator(name, {})->aggregate(p.round);
+  for (const auto& name : aggregators().names()) {
+    auto a = make_aggregator(name)->aggregate(p.round);
     ASSERT_EQ(a.weights.size(), 8u) << name;
     double total = 0;
     for (double w : a.weights) total += w;
@@ -62,9 +65,9 @@ TEST(Aggregate, BayesianAggregatorsRecoverThePlantedBadSet) {
            [](const torch::Tensor& t) { return -4.0 * t; },                           // sign-flipped, scaled
            [](const torch::Tensor& t) { return torch::zeros_like(t); }}) {            // free rider
     auto p = planted(10, 3000, bad, attack);
-    const double fedavg_error = error_of_update(make_aggregator("fedavg", {})->aggregate(p.round), p.truth);
+    const double fedavg_error = error_of_update(make_aggregator("fedavg")->aggregate(p.round), p.truth);
     for (const char* name : {"bayes", "bayes_layer", "bayes_carry", "bayes_cf"}) {
-      auto a = make_aggregator(name, {})->aggregate(p.round);
+      auto a = make_aggregator(name)->aggregate(p.round);
       auto d = detect_bad(a.weights, p.bad);
       EXPECT_EQ(d.precision, 1.0) << name;
       EXPECT_EQ(d.recall, 1.0) << name;
@@ -76,39 +79,50 @@ TEST(Aggregate, BayesianAggregatorsRecoverThePlantedBadSet) {
 
 TEST(Aggregate, RobustBaselinesOnPlantedAttacks) {
   auto p = planted(10, 2000, {0, 3}, [](const torch::Tensor& t) { return -10.0 * t; });
-  auto krum = make_aggregator("krum", {})->aggregate(p.round);
+  auto krum = make_aggregator("krum")->aggregate(p.round);
   EXPECT_EQ(krum.weights[0] + krum.weights[3], 0.0);
-  auto multi = make_aggregator("multi_krum", {})->aggregate(p.round);
+  auto multi = make_aggregator("multi_krum")->aggregate(p.round);
   EXPECT_EQ(multi.weights[0] + multi.weights[3], 0.0);
   EXPECT_LT(error_of_update(multi, p.truth), 0.1);
   for (const char* name : {"median", "trimmed_mean", "geomed"})
-    EXPECT_LT(error_of_update(make_aggregator(name, {})->aggregate(p.round), p.truth), 0.1) << name;
-  EXPECT_GT(error_of_update(make_aggregator("fedavg", {})->aggregate(p.round), p.truth), 1.0);
+    EXPECT_LT(error_of_update(make_aggregator(name)->aggregate(p.round), p.truth), 0.1) << name;
+  EXPECT_GT(error_of_update(make_aggregator("fedavg")->aggregate(p.round), p.truth), 1.0);
 }
 
 TEST(Aggregate, KnownValues) {
   RoundUpdates r;
   r.updates = torch::tensor({{1.0f}, {2.0f}, {3.0f}, {40.0f}});
   r.sample_counts = {1, 1, 1, 1};
-  EXPECT_FLOAT_EQ(make_aggregator("median", {})->aggregate(r).update.item<float>(), 2.5f);
-  AggregatorOptions o;
-  o.trim_beta = 0.25;
-  EXPECT_FLOAT_EQ(make_aggregator("trimmed_mean", o)->aggregate(r).update.item<float>(), 2.5f);
+  EXPECT_FLOAT_EQ(make_aggregator("median")->aggregate(r).update.item<float>(), 2.5f);
+  Params p(aggregator_param_specs());
+  p.set("trim_beta", "0.25", "test");
+  EXPECT_FLOAT_EQ(make_aggregator("trimmed_mean", p)->aggregate(r).update.item<float>(), 2.5f);
   r.sample_counts = {1, 1, 1, 3};
-  EXPECT_FLOAT_EQ(make_aggregator("fedavg", {})->aggregate(r).update.item<float>(), (1 + 2 + 3 + 120) / 6.0f);
+  EXPECT_FLOAT_EQ(make_aggregator("fedavg")->aggregate(r).update.item<float>(), (1 + 2 + 3 + 120) / 6.0f);
 }
 
-TEST(Aggregate, CarriedPosteriorsSurviveAStateRoundTrip) {
-  auto p = planted(6, 1000, {2}, [](const torch::Tensor& t) { return t + 2.0 * torch::randn(t.sizes()); });
-  auto a = make_aggregator("bayes_carry", {});
-  a->aggregate(p.round);
-  auto b = make_aggregator("bayes_carry", {});
+TEST(Aggregate, CarriedPosteriorsRememberAPartyAndSurviveAStateRoundTrip) {
+  // Round 1: party 2 is noisy. Round 2: everyone is clean. A carried
+  // posterior still doubts party 2; a fresh one (bayes, or bayes_carry with
+  // nothing carried) weighs it like the others.
+  auto noisy = planted(6, 1000, {2}, [](const torch::Tensor& t) { return t + 2.0 * torch::randn(t.sizes()); });
+  auto clean = planted(6, 1000, {}, nullptr, 1);
+  auto a = make_aggregator("bayes_carry");
+  a->aggregate(noisy.round);
+  auto b = make_aggregator("bayes_carry");
   b->restore(nlohmann::json::parse(a->state().dump()));
-  auto next = planted(
-      6, 1000, {2}, [](const torch::Tensor& t) { return t + 2.0 * torch::randn(t.sizes()); }, 1);
-  auto ra = a->aggregate(next.round), rb = b->aggregate(next.round);
+  auto ra = a->aggregate(clean.round), rb = b->aggregate(clean.round);
   EXPECT_TRUE(torch::equal(ra.update, rb.update));
   EXPECT_EQ(ra.weights, rb.weights);
+  const auto fresh = make_aggregator("bayes_carry")->aggregate(clean.round);
+  EXPECT_NEAR(fresh.weights[2], 1.0 / 6, 0.02);
+  EXPECT_LT(ra.weights[2], 0.5 * fresh.weights[2]);
+  // Carrying none of the evidence is the plain model.
+  Params p(aggregator_param_specs());
+  p.set("bayes_carry", "0", "test");
+  auto forgetful = make_aggregator("bayes_carry", p);
+  forgetful->aggregate(noisy.round);
+  EXPECT_EQ(forgetful->aggregate(clean.round).weights, make_aggregator("bayes")->aggregate(clean.round).weights);
   EXPECT_NE(error_of([&] {
               b->restore(nlohmann::json{{"p0", "x"}});
             }).find("party 'p0' needs [alpha, beta]"),
@@ -119,9 +133,36 @@ TEST(Aggregate, BadInputIsRefused) {
   RoundUpdates r;
   r.updates = torch::tensor({{1.0f, NAN}, {2.0f, 0.0f}});
   r.sample_counts = {1, 1};
-  EXPECT_NE(error_of([&] { make_aggregator("bayes", {})->aggregate(r); }).find("NaN"), std::string::npos);
+  EXPECT_NE(error_of([&] { make_aggregator("bayes")->aggregate(r); }).find("NaN"), std::string::npos);
   r.updates = torch::ones({2, 2});
   r.sample_counts = {1};
-  EXPECT_NE(error_of([&] { make_aggregator("fedavg", {})->aggregate(r); }).find("one sample count"), std::string::npos);
-  EXPECT_NE(error_of([] { make_aggregator("bulyan", {}); }).find("valid: fedavg, median"), std::string::npos);
+  EXPECT_NE(error_of([&] { make_aggregator("fedavg")->aggregate(r); }).find("one sample count"), std::string::npos);
+  EXPECT_NE(error_of([] { make_aggregator("best"); }).find("unknown aggregator 'best'; valid: fedavg, median"),
+            std::string::npos);
+  Params p(aggregator_param_specs());
+  p.set("trim_beta", "0.5", "test");
+  EXPECT_NE(error_of([&] { make_aggregator("trimmed_mean", p); }).find("trim_beta must be below 0.5"),
+            std::string::npos);
+  p.set("trim_beta", "0.2", "test");
+  p.set("bayes_alpha0", "0", "test");
+  EXPECT_NE(error_of([&] { make_aggregator("bayes", p); }).find("bayes_alpha0 must be positive"), std::string::npos);
+}
+
+TEST(Aggregate, EachAggregatorDeclaresItsOwnParameters) {
+  auto keys = [](const std::string& name) {
+    std::set<std::string> out;
+    for (const auto& spec : aggregators().get(name).params) out.insert(spec.name);
+    return out;
+  };
+  EXPECT_EQ(keys("fedavg"), std::set<std::string>{});
+  EXPECT_EQ(keys("trimmed_mean"), std::set<std::string>{"trim_beta"});
+  EXPECT_EQ(keys("krum"), (std::set<std::string>{"krum_f", "multi_krum_m"}));
+  EXPECT_TRUE(keys("bayes_carry").count("bayes_carry"));
+  EXPECT_FALSE(keys("bayes_cf").count("bayes_carry"));
+  EXPECT_TRUE(keys("bayes_cf").count("cf_rank"));
+  // The union lists each key once, with the default its declaration gives.
+  std::map<std::string, std::string> defaults;
+  for (const auto& spec : aggregator_param_specs()) EXPECT_TRUE(defaults.emplace(spec.name, spec.default_value).second);
+  EXPECT_EQ(defaults.at("trim_beta"), "0.2");
+  EXPECT_EQ(defaults.at("bayes_alpha0"), "1");
 }
