@@ -26,11 +26,12 @@ void fsync_dir(const fs::path& dir) {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const void* data, size_t size) {
+void write_file_atomic(const std::string& path, const void* data, size_t size, unsigned mode) {
   fs::path target(path);
   if (target.has_parent_path()) make_dirs(target.parent_path().string());
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ::unlink(tmp.c_str());  // a leftover temporary would keep its old permission bits
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, static_cast<mode_t>(mode));
   if (fd < 0) throw Error(path + ": cannot write: " + std::strerror(errno));
   const auto* bytes = static_cast<const uint8_t*>(data);
   size_t written = 0;
@@ -56,8 +57,8 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
   fsync_dir(target.parent_path());
 }
 
-void write_file_atomic(const std::string& path, const std::string& text) {
-  write_file_atomic(path, text.data(), text.size());
+void write_file_atomic(const std::string& path, const std::string& text, unsigned mode) {
+  write_file_atomic(path, text.data(), text.size(), mode);
 }
 
 void rename_dir_atomic(const std::string& staging, const std::string& target) {

@@ -10,8 +10,13 @@
 
 namespace loom {
 
-void write_file_atomic(const std::string& path, const void* data, size_t size);
-void write_file_atomic(const std::string& path, const std::string& text);
+// Permission bits of the new file (filtered by the umask, as open(2) does);
+// kPrivateFileMode (owner read/write only) for secrets such as tokens and keys.
+constexpr unsigned kDefaultFileMode = 0644;
+constexpr unsigned kPrivateFileMode = 0600;
+
+void write_file_atomic(const std::string& path, const void* data, size_t size, unsigned mode = kDefaultFileMode);
+void write_file_atomic(const std::string& path, const std::string& text, unsigned mode = kDefaultFileMode);
 
 // Renames a fully written directory into place (used for checkpoints):
 // `staging` must be on the same filesystem; an existing `target` is replaced.
