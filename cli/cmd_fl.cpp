@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "loom/core/cpu_setup.h"
 #include "loom/core/error.h"
+#include "loom/fl/certs.h"
 #include "loom/fl/net.h"
 #include "loom/fl/simulate.h"
 #include "loom/tensor/threads.h"
@@ -116,14 +117,18 @@ void setup_certs(CLI::App* sub) {
   struct Args {
     std::string out, hosts = "localhost,127.0.0.1";
     int parties = 3;
+    bool client_certs = false;
   };
   auto a = std::make_shared<Args>();
   sub->add_option("--out", a->out, "directory for ca.pem, server.pem/.key, tokens.yaml, party-k.yaml")->required();
   sub->add_option("--parties", a->parties, "number of party tokens")->capture_default_str();
-  sub->add_option("--hosts", a->hosts, "server names and addresses, comma-separated")->capture_default_str();
+  sub->add_option("--hosts", a->hosts, "server names and addresses (the certificate's SANs), comma-separated")
+      ->capture_default_str();
+  sub->add_flag("--client-certs", a->client_certs, "also a certificate per party (party-k.pem/.key), for auth: mtls");
   sub->callback([a] {
-    fl::write_test_certificates(a->out, a->parties, split_list(a->hosts));
-    std::cout << "wrote a test CA, a server certificate and " << a->parties << " party tokens to " << a->out << "\n";
+    fl::write_test_certificates(a->out, {a->parties, split_list(a->hosts), a->client_certs});
+    std::cout << "wrote a test CA, a server certificate" << (a->client_certs ? ", party certificates" : "") << " and "
+              << a->parties << " party tokens to " << a->out << "\n";
   });
 }
 
@@ -135,7 +140,7 @@ void setup_fl(CLI::App* sub) {
   setup_network_role(sub->add_subcommand("serve", "the aggregation server (gRPC, TLS, per-party tokens)"), run_serve);
   setup_network_role(sub->add_subcommand("join", "one party: fetch the model, train locally, send the update"),
                      run_join);
-  setup_certs(sub->add_subcommand("certs", "a test CA, server certificate and party tokens (openssl)"));
+  setup_certs(sub->add_subcommand("certs", "a test CA, server certificate, party tokens (and certificates)"));
 }
 
 }  // namespace loom::cli

@@ -5,6 +5,7 @@
 
 #include "error_message.h"
 #include "loom/fl/aggregate.h"
+#include "loom/fl/round.h"
 #include "loom/fl/simulate.h"
 
 using namespace loom;
@@ -165,4 +166,62 @@ TEST(Aggregate, EachAggregatorDeclaresItsOwnParameters) {
   for (const auto& spec : aggregator_param_specs()) EXPECT_TRUE(defaults.emplace(spec.name, spec.default_value).second);
   EXPECT_EQ(defaults.at("trim_beta"), "0.2");
   EXPECT_EQ(defaults.at("bayes_alpha0"), "1");
+}
+
+TEST(Screen, FiniteButHugeUpdatesAreSetAsideBeforeAggregation) {
+  torch::manual_seed(3);
+  std::vector<torch::Tensor> updates;
+  for (int k = 0; k < 5; ++k) updates.push_back(torch::randn({1000}) * 0.05);  // norms ~1.6
+  updates.push_back(torch::full({1000}, 3e38f));                               // FLT_MAX-scale, finite
+  updates.push_back(updates[0] * 40);                                          // 40x the median
+  updates.push_back(updates[1] * 5);                                           // 5x: within the ratio
+  auto s = screen_by_norm(updates, {1000, 10});
+  EXPECT_EQ(s.kept, (std::vector<size_t>{0, 1, 2, 3, 4, 7}));
+  ASSERT_EQ(s.rejected.size(), 2u);
+  EXPECT_EQ(s.rejected[0].first, 5u);
+  EXPECT_NE(s.rejected[0].second.find("above max_update_norm 1000"), std::string::npos);
+  EXPECT_EQ(s.rejected[1].first, 6u);
+  EXPECT_NE(s.rejected[1].second.find("above max_norm_ratio 10"), std::string::npos);
+  EXPECT_TRUE(std::isfinite(s.norms[5]));  // 9.5e39 in double precision, not an overflow
+  // FedAvg of what was kept is an ordinary step; of everything, the one
+  // party moves every parameter by ~4e37.
+  std::vector<torch::Tensor> kept;
+  for (size_t k : s.kept) kept.push_back(updates[k]);
+  RoundUpdates r{torch::stack(kept), std::vector<double>(kept.size(), 1.0), {}, {}};
+  EXPECT_LT(make_aggregator("fedavg")->aggregate(r).update.abs().max().item<double>(), 1.0);
+  RoundUpdates all{torch::stack(updates), std::vector<double>(updates.size(), 1.0), {}, {}};
+  EXPECT_GT(make_aggregator("fedavg")->aggregate(all).update.abs().min().item<double>(), 1e37);
+  // Without bounds only what is not finite is set aside.
+  updates.push_back(torch::full({1000}, NAN));
+  auto unbounded = screen_by_norm(updates, {0, 0});
+  EXPECT_EQ(unbounded.kept.size(), 8u);
+  EXPECT_EQ(unbounded.rejected.size(), 1u);
+}
+
+TEST(Screen, AFailedAggregationFailsOnlyItsRound) {
+  struct Throwing : Aggregator {
+    Aggregate aggregate(const RoundUpdates&) override { throw std::runtime_error("planted failure"); }
+  };
+  auto p = planted(4, 100, {}, nullptr);
+  const torch::Tensor global = torch::ones({100});
+  Throwing throwing;
+  auto failed = apply_round(global, p.round, throwing, {});
+  EXPECT_NE(failed.failure.find("aggregation failed: planted failure"), std::string::npos);
+  EXPECT_TRUE(torch::equal(failed.global, global));
+  // One FLT_MAX-scale party, bounds off: the geometric median's distances
+  // overflow and its result is NaN, which is never applied.
+  RoundUpdates r = p.round;
+  r.updates = torch::cat({r.updates, torch::full({1, 100}, 3e38f)});
+  r.sample_counts.push_back(100);
+  r.party_ids.push_back("huge");
+  auto unbounded = apply_round(global, r, *make_aggregator("geomed"), {0, 0});
+  EXPECT_EQ(unbounded.failure, "the aggregate is not finite");
+  EXPECT_TRUE(torch::equal(unbounded.global, global));
+  // With the default bounds the party is set aside and the round goes through.
+  auto bounded = apply_round(global, r, *make_aggregator("geomed"), {});
+  EXPECT_EQ(bounded.failure, "");
+  ASSERT_EQ(bounded.screened.rejected.size(), 1u);
+  EXPECT_EQ(bounded.screened.rejected[0].first, 4u);
+  EXPECT_EQ(bounded.weights.size(), 4u);
+  EXPECT_LT(((bounded.global - global - p.truth).norm() / p.truth.norm()).item<double>(), 0.1);
 }

@@ -1,11 +1,17 @@
 // The real deployment's transport: `loom fl serve` (the aggregator) and
 // `loom fl join` (a party) over gRPC (proto/fl.proto), with TLS (a CA-signed
-// server certificate the parties verify) and a per-party bearer token.
-// Rounds close when every party has submitted, or at the deadline once a
-// quorum has; the server's state (global model, round, carried aggregator
-// state, and every accepted update of the open round) is written atomically,
-// so a restarted server continues where it stopped and loses nothing
-// accepted.
+// server certificate the parties verify) and a per-party bearer token, or
+// mutual TLS (a client certificate per party). Rounds close when every party
+// has submitted, or at the deadline once a quorum has; the server's state
+// (global model, round, carried aggregator state, and every accepted update
+// of the open round) is written atomically, so a restarted server continues
+// where it stopped and loses nothing accepted.
+//
+// Parties are not trusted (docs/security.md): the server refuses malformed,
+// non-finite, replayed and over-claiming updates, sets aside updates above
+// the norm bounds, holds each party to one open call and every call to
+// call_timeout_s, and never applies or stores a non-finite model; a failed
+// aggregation fails only its round.
 //
 // This module moves tensors and enforces the protocol; the model and the
 // data come from the caller (cli/cmd_fl.cpp builds the Fashion-MNIST
@@ -19,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,9 +44,20 @@ struct NetworkOptions {
   std::string state_dir;
   std::string tls_cert, tls_key;
   std::string tokens;
+  bool allow_readable_tokens = false;
+  std::string auth = "token";  // token | mtls
+  std::string tls_client_ca;
   int64_t max_update_elements = 100000000;
+  // Defaults: a factor of ~100 above the largest honest update norm of the
+  // Fashion-MNIST MLP in loom's runs, and 10x the round's median (docs/fl.md).
+  double max_update_norm = 1000;
+  double max_norm_ratio = 10;
+  double max_sample_count = 1e6;
+  int64_t max_threads = 0;  // 0 = 2 x parties + 8
+  double call_timeout_s = 300;
   bool insecure = false;
   std::string tls_ca, tls_server_name;
+  std::string tls_client_cert, tls_client_key;
   std::string token;
   double rpc_deadline_s = 600;
   double retry_s = 120;
@@ -72,9 +90,19 @@ struct PartyWork {
 // Runs until the server reports the last round done.
 void join(const NetworkOptions& options, const PartyWork& work);
 
-// Writes DIR/ca.pem, DIR/ca.key, DIR/server.pem, DIR/server.key (SAN = hosts)
-// and DIR/tokens.yaml (party-0 ... party-(K-1): random token) with the
-// openssl command-line tool, plus DIR/party-k.yaml with each party's token.
-void write_test_certificates(const std::string& dir, int parties, const std::vector<std::string>& hosts);
+// The token file: the registered parties, each with its token and the
+// largest sample count it may claim:
+//   party-0: 3f9a...                                   (max_sample_count = the default)
+//   party-1: {token: 3f9a..., max_sample_count: 6000}
+// Ids must be safe file names (1-64 of [A-Za-z0-9._-], starting with a letter
+// or digit); the file must not be readable by group or others unless
+// allow_readable; errors name the file and line.
+struct PartyRegistration {
+  std::string token;  // may be empty when tokens are not required (mutual TLS)
+  double max_sample_count = 0;
+};
+std::map<std::string, PartyRegistration> load_registrations(const std::string& path, bool tokens_required,
+                                                            double default_max_sample_count, bool allow_readable);
+bool valid_party_id(const std::string& id);
 
 }  // namespace loom::fl
