@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
       r.updates = torch::randn({K, d});
       r.sample_counts.assign(size_t(K), 100.0);
       r.layer_sizes = {d};
+      r.reference = torch::randn({d});  // fltrust's server-side update
       const float* data = r.updates.data_ptr<float>();
       const int64_t n = K * d;
       volatile float sink = 0;

@@ -20,8 +20,11 @@ void register_all_aggregators(Registry<AggregatorEntry>& r) {
   register_trimmed_mean(r);
   register_krum(r);
   register_geomed(r);
+  register_bulyan(r);
+  register_fltrust(r);
   register_bayes(r);
   register_bayes_cf(r);
+  register_bayes_mix(r);
 }
 
 }  // namespace

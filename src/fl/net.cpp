@@ -236,6 +236,10 @@ class FederationServer final : public wire::Federation::Service {
     if (state_dir_.empty()) throw Error("state_dir is required");
     if (rounds_ < 1) throw Error("rounds must be at least 1");
     if (!aggregator_) throw Error("serve: no aggregator");
+    if (aggregator_->needs_reference())
+      throw Error("serve: aggregator '" + aggregator_name_ +
+                  "' needs a clean reference set on the server, which loom fl serve does not hold (loom fl simulate "
+                  "has one)");
     if (!model_.initial.defined() || model_.initial.dim() != 1 || model_.initial.scalar_type() != torch::kFloat)
       throw Error("serve: the initial model must be a [d] float tensor");
     if (!all_finite(model_.initial)) throw Error("serve: the initial model is not finite");
@@ -508,7 +512,7 @@ class FederationServer final : public wire::Federation::Service {
       updates.push_back(s.update);
     }
     nlohmann::json record = {{"round", round_ + 1}, {"submitted", ids}};
-    RoundUpdates round{torch::stack(updates), {}, model_.layer_sizes, ids};
+    RoundUpdates round{torch::stack(updates), {}, model_.layer_sizes, ids, {}};
     for (const auto& id : ids) round.sample_counts.push_back(submitted_.at(id).sample_count);
     RoundOutcome outcome =
         apply_round(global_, round, *aggregator_, {options_.max_update_norm, options_.max_norm_ratio});

@@ -34,7 +34,10 @@ const ParamSchema<SimulationOptions>& simulation_schema() {
         .add("local_lr", &O::local_lr, "local SGD learning rate", {0, 1e3})
         .add("hidden", &O::hidden, "hidden units of the MLP (784-hidden-10)", {1, 1e6})
         .add("seed", &O::seed, "seed of the split, the bad set, initialisation and data order", {0, 1e15})
-        .add("threads", &O::threads, "compute threads; 0 = every CPU", {0, 1024});
+        .add("threads", &O::threads, "compute threads; 0 = every CPU", {0, 1024})
+        .add("server_reference", &O::server_reference,
+             "fltrust: training examples the server holds as its clean reference set (none of any party's)",
+             {1, 1e7});
     return s;
   }();
   return schema;
@@ -149,12 +152,29 @@ std::vector<Party> make_parties(const SimulationOptions& o, const LabelledData& 
     if (o.samples_per_party > 0 && static_cast<int64_t>(idx.size()) > o.samples_per_party)
       idx.resize(static_cast<size_t>(o.samples_per_party));
     if (idx.empty()) idx.push_back(static_cast<int64_t>(k));  // a Dirichlet draw can leave a party empty
+    p.indices = idx;
     auto t = torch::tensor(idx);
     p.data.inputs = train.inputs.index_select(0, t);
     p.data.labels = train.labels.index_select(0, t).clone();
     if (p.bad) p.data.labels = corruption->labels(p.data.labels, gen);
   }
   return parties;
+}
+
+LabelledData server_reference_set(const SimulationOptions& o, const LabelledData& train,
+                                  const std::vector<Party>& parties) {
+  const auto n = static_cast<size_t>(train.labels.size(0));
+  std::vector<bool> held(n, false);
+  for (const auto& p : parties)
+    for (int64_t i : p.indices) held[static_cast<size_t>(i)] = true;
+  std::vector<int64_t> idx;
+  for (size_t i : shuffled_indices(n, o.seed, 0x5E7))
+    if (!held[i] && static_cast<int64_t>(idx.size()) < o.server_reference) idx.push_back(static_cast<int64_t>(i));
+  if (static_cast<int64_t>(idx.size()) < o.server_reference)
+    throw Error("server_reference: only " + std::to_string(idx.size()) +
+                " training examples are held by no party (set samples_per_party lower)");
+  auto t = torch::tensor(idx);
+  return {train.inputs.index_select(0, t), train.labels.index_select(0, t)};
 }
 
 nlohmann::json simulate(const SimulationOptions& o, const std::string& out_dir) {
@@ -175,6 +195,11 @@ nlohmann::json simulate(const SimulationOptions& o, const std::string& out_dir) 
   auto corruption = o.make_corruption();
   const LocalTraining training = o.local_training();
 
+  LabelledData reference;
+  for (const auto& name : o.aggregators)
+    if (o.make_aggregator(name)->needs_reference() && !reference.inputs.defined())
+      reference = server_reference_set(o, train, parties);
+
   nlohmann::json per_aggregator = nlohmann::json::object(), final_accuracy = nlohmann::json::object();
   for (const auto& name : o.aggregators) {
     auto aggregator = o.make_aggregator(name);
@@ -193,7 +218,11 @@ nlohmann::json simulate(const SimulationOptions& o, const std::string& out_dir) 
       }
       for (size_t k = 0; k < parties.size(); ++k)
         if (is_bad[k]) updates[k] = corruption->update(updates[k], bad_mean, noise_gen);
-      Aggregate a = aggregator->aggregate({torch::stack(updates), counts, model.layer_sizes(), ids});
+      RoundUpdates r{torch::stack(updates), counts, model.layer_sizes(), ids, {}};
+      // The server's own step on its reference set, as a party after the K others.
+      if (aggregator->needs_reference())
+        r.reference = model.local_update(global, reference, training, static_cast<uint64_t>(round), parties.size());
+      Aggregate a = aggregator->aggregate(r);
       global = global + a.update;
       acc.push_back(model.accuracy(global, test));
       weights.push_back(a.weights);

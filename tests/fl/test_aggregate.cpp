@@ -47,6 +47,7 @@ double error_of_update(const Aggregate& a, const torch::Tensor& truth) {
 
 TEST(Aggregate, EveryAggregatorWeighsCleanPartiesEqually) {
   auto p = planted(8, 4000, {}, nullptr);
+  p.round.reference = p.truth + 0.1 * torch::randn({4000});  // fltrust's server-side update
   for (const auto& name : aggregators().names()) {
     auto a = make_aggregator(name)->aggregate(p.round);
     ASSERT_EQ(a.weights.size(), 8u) << name;
@@ -54,7 +55,7 @@ TEST(Aggregate, EveryAggregatorWeighsCleanPartiesEqually) {
     for (double w : a.weights) total += w;
     EXPECT_NEAR(total, 1.0, 1e-9) << name;
     EXPECT_LT(error_of_update(a, p.truth), 0.12) << name;
-    if (name == "krum" || name == "multi_krum") continue;  // selection rules, not weightings
+    if (name == "krum" || name == "multi_krum" || name == "bulyan") continue;  // selection rules, not weightings
     for (double w : a.weights) EXPECT_NEAR(w, 1.0 / 8, 0.3 / 8) << name;
   }
 }
@@ -187,9 +188,9 @@ TEST(Screen, FiniteButHugeUpdatesAreSetAsideBeforeAggregation) {
   // party moves every parameter by ~4e37.
   std::vector<torch::Tensor> kept;
   for (size_t k : s.kept) kept.push_back(updates[k]);
-  RoundUpdates r{torch::stack(kept), std::vector<double>(kept.size(), 1.0), {}, {}};
+  RoundUpdates r{torch::stack(kept), std::vector<double>(kept.size(), 1.0), {}, {}, {}};
   EXPECT_LT(make_aggregator("fedavg")->aggregate(r).update.abs().max().item<double>(), 1.0);
-  RoundUpdates all{torch::stack(updates), std::vector<double>(updates.size(), 1.0), {}, {}};
+  RoundUpdates all{torch::stack(updates), std::vector<double>(updates.size(), 1.0), {}, {}, {}};
   EXPECT_GT(make_aggregator("fedavg")->aggregate(all).update.abs().min().item<double>(), 1e37);
   // Without bounds only what is not finite is set aside.
   updates.push_back(torch::full({1000}, NAN));
@@ -224,4 +225,70 @@ TEST(Screen, AFailedAggregationFailsOnlyItsRound) {
   EXPECT_EQ(bounded.screened.rejected[0].first, 4u);
   EXPECT_EQ(bounded.weights.size(), 4u);
   EXPECT_LT(((bounded.global - global - p.truth).norm() / p.truth.norm()).item<double>(), 0.1);
+}
+
+TEST(Aggregate, BulyanSelectsThenTrimsAndRefusesTooManyAssumedBad) {
+  // K = 11 tolerates f = 2: two parties sending -10 t and one sending 50 t
+  // (three bad, one more than assumed) still leave the result near the truth.
+  // (Identical colluders would be each other's nearest neighbour and win Krum's selection.)
+  auto p = planted(11, 2000, {2, 5, 9}, [](const torch::Tensor& t) { return -10.0 * t + torch::randn(t.sizes()); });
+  p.round.updates[9] = p.truth * 50;
+  auto bulyan = make_aggregator("bulyan")->aggregate(p.round);
+  EXPECT_LT(error_of_update(bulyan, p.truth), 0.1);
+  EXPECT_GT(error_of_update(make_aggregator("fedavg")->aggregate(p.round), p.truth), 1.0);
+  for (int k : {2, 5, 9}) EXPECT_EQ(bulyan.weights[static_cast<size_t>(k)], 0.0) << k;
+  Params params(aggregator_param_specs());
+  params.set("bulyan_f", "3", "test");
+  EXPECT_NE(error_of([&] { make_aggregator("bulyan", params)->aggregate(p.round); })
+                .find("bulyan_f = 3 needs at least 15 parties, the round has 11"),
+            std::string::npos);
+}
+
+TEST(Aggregate, FlTrustNeedsItsReferenceAndDropsUpdatesPointingAway) {
+  auto p = planted(10, 3000, {0, 3, 7}, [](const torch::Tensor& t) { return -4.0 * t; });
+  auto fltrust = make_aggregator("fltrust");
+  EXPECT_TRUE(fltrust->needs_reference());
+  EXPECT_NE(error_of([&] { fltrust->aggregate(p.round); }).find("fltrust: needs the server's update"),
+            std::string::npos);
+  // The server's own update is noisier than any party's, but points the right way.
+  p.round.reference = p.truth + 0.5 * torch::randn({3000});
+  auto a = fltrust->aggregate(p.round);
+  for (int k : {0, 3, 7}) EXPECT_EQ(a.weights[static_cast<size_t>(k)], 0.0) << k;
+  // Every update is rescaled to the reference's norm, so the result has its length.
+  EXPECT_NEAR(a.update.norm().item<double>(), p.round.reference.norm().item<double>(), 0.05 * p.truth.norm().item<double>());
+  auto d = detect_bad(a.weights, p.bad);
+  EXPECT_EQ(d.precision, 1.0);
+  EXPECT_EQ(d.recall, 1.0);
+}
+
+TEST(Aggregate, BayesUsesSampleCountsOnlyWhenAsked) {
+  auto p = planted(6, 3000, {}, nullptr);
+  p.round.sample_counts = {100, 200, 300, 400, 500, 600};
+  auto plain = make_aggregator("bayes")->aggregate(p.round);
+  for (double w : plain.weights) EXPECT_NEAR(w, 1.0 / 6, 0.2 / 6);
+  Params params(aggregator_param_specs());
+  params.set("bayes_sample_counts", "true", "test");
+  auto counted = make_aggregator("bayes", params)->aggregate(p.round);
+  for (size_t k = 0; k < 6; ++k) EXPECT_NEAR(counted.weights[k], (k + 1) / 21.0, 0.2 / 21) << k;
+  // Counts are claims: a sign flipper claiming 100x the samples gets a small
+  // precision but a large count, which is why the server bounds counts.
+  auto liar = planted(6, 3000, {5}, [](const torch::Tensor& t) { return -1.0 * t; });
+  liar.round.sample_counts = {100, 100, 100, 100, 100, 1e4};
+  EXPECT_LT(make_aggregator("bayes")->aggregate(liar.round).weights[5], 0.05);
+  EXPECT_GT(make_aggregator("bayes", params)->aggregate(liar.round).weights[5],
+            make_aggregator("bayes")->aggregate(liar.round).weights[5]);
+}
+
+TEST(Aggregate, BayesMixSeparatesACoherentMinorityAndLeavesHonestNoiseWhole) {
+  // Three parties agree on another direction: a cluster of its own.
+  torch::manual_seed(11);
+  const torch::Tensor other = torch::randn({3000});
+  auto p = planted(10, 3000, {1, 4, 8}, [&](const torch::Tensor&) { return other + 0.1 * torch::randn({3000}); });
+  auto mix = make_aggregator("bayes_mix")->aggregate(p.round);
+  for (int k : {1, 4, 8}) EXPECT_LT(mix.weights[static_cast<size_t>(k)], 1e-6) << k;
+  EXPECT_LT(error_of_update(mix, p.truth), 0.05);
+  // Honest parties only: the split does not pay for its second mean.
+  auto clean = planted(10, 3000, {}, nullptr);
+  auto whole = make_aggregator("bayes_mix")->aggregate(clean.round);
+  for (double w : whole.weights) EXPECT_DOUBLE_EQ(w, 0.1);
 }

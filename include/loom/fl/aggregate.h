@@ -36,6 +36,9 @@ struct RoundUpdates {
   std::vector<double> sample_counts;   // K
   std::vector<int64_t> layer_sizes;    // sums to d
   std::vector<std::string> party_ids;  // stable across rounds (carried posteriors use them)
+  // The server's own update on a small clean reference set, for aggregators
+  // that need one (fltrust); undefined otherwise.
+  torch::Tensor reference;
 };
 
 struct Aggregate {
@@ -47,6 +50,8 @@ class Aggregator {
  public:
   virtual ~Aggregator() = default;
   virtual Aggregate aggregate(const RoundUpdates& round) = 0;
+  // True when aggregate() needs round.reference (the server trains on data of its own).
+  virtual bool needs_reference() const { return false; }
   // State carried across rounds (only bayes_carry has any), for the server's
   // persisted round state.
   virtual nlohmann::json state() const { return nullptr; }
@@ -73,12 +78,15 @@ std::unique_ptr<Aggregator> make_aggregator(const std::string& name);
 
 // Variational EM for the Bayesian model on already-scaled updates; prior
 // (alpha0, beta0) per party. Returns the posteriors and sets *mean.
+// `sample_scale` (empty = all 1) multiplies each party's precision where the
+// mean is formed (n_k / mean n when sample counts are used).
 struct PrecisionPosterior {
   std::vector<double> alpha, beta;
   std::vector<double> expected_precision() const;
 };
 PrecisionPosterior infer_precisions(const torch::Tensor& updates, const std::vector<double>& alpha0,
                                     const std::vector<double>& beta0, double lambda0, int64_t iterations,
-                                    torch::Tensor* mean, bool leave_one_out = true, bool cap_at_median = false);
+                                    torch::Tensor* mean, bool leave_one_out = true, bool cap_at_median = false,
+                                    const std::vector<double>& sample_scale = {});
 
 }  // namespace loom::fl

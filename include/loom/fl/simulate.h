@@ -38,6 +38,9 @@ struct SimulationOptions {
   int64_t hidden = 128;
   uint64_t seed = 0;
   int64_t threads = 1;
+  // Examples the server holds for aggregators that need a reference set
+  // (fltrust): drawn from training examples no party holds.
+  int64_t server_reference = 100;
   // The aggregators' and the corruption's own parameters (trim_beta,
   // corruption_scale, ...); null = their defaults.
   std::shared_ptr<const Params> method_params;
@@ -74,10 +77,15 @@ struct Party {
   std::string id;  // "party-k"
   LabelledData data;
   bool bad = false;
+  std::vector<int64_t> indices;  // into the training set
 };
 // The K parties of a run (split, caps, bad set, label corruption), the same
 // in the simulation and for `loom fl join --party-index k`.
 std::vector<Party> make_parties(const SimulationOptions& options, const LabelledData& train);
+// The server's reference set: options.server_reference training examples no
+// party holds (seeded); an Error when too few are left.
+LabelledData server_reference_set(const SimulationOptions& options, const LabelledData& train,
+                                  const std::vector<Party>& parties);
 
 // Runs every aggregator; writes OUT/results.json and returns it.
 nlohmann::json simulate(const SimulationOptions& options, const std::string& out_dir);

@@ -15,8 +15,11 @@ void register_median(Registry<AggregatorEntry>& registry);
 void register_trimmed_mean(Registry<AggregatorEntry>& registry);
 void register_krum(Registry<AggregatorEntry>& registry);  // krum, multi_krum
 void register_geomed(Registry<AggregatorEntry>& registry);
+void register_bulyan(Registry<AggregatorEntry>& registry);
+void register_fltrust(Registry<AggregatorEntry>& registry);
 void register_bayes(Registry<AggregatorEntry>& registry);  // bayes, bayes_layer, bayes_carry
 void register_bayes_cf(Registry<AggregatorEntry>& registry);
+void register_bayes_mix(Registry<AggregatorEntry>& registry);
 
 // The Gamma prior and EM budget every Bayesian variant shares (declared
 // once, in bayes.cpp, and included by each variant's schema).

@@ -48,6 +48,12 @@ struct BayesOptions {
   // No precision above the median one; see infer_precisions().
   bool cap_at_median = true;
   double carry = 0.5;  // share of last round's posterior evidence kept as prior
+  // Sample counts are claims a party makes about itself (docs/fl.md), so the
+  // paper's model, which has none, is the default. With this on, party k's
+  // precision in the mean is (n_k / mean n) τ_k: a FedAvg weight on top of
+  // the inferred quality. (Scaling the noise model itself would not do it:
+  // with τ_k free, the scale cancels in τ_k's posterior mean.)
+  bool use_sample_counts = false;
 };
 
 const ParamSchema<BayesOptions>& bayes_schema() {
@@ -61,6 +67,9 @@ const ParamSchema<BayesOptions>& bayes_schema() {
           "bayes*: cap each precision at the median one, so no party counts more than the typical party");
     s.add("bayes_carry", &BayesOptions::carry,
           "bayes_carry: share of last round's posterior evidence kept as the prior", {0, 1});
+    s.add("bayes_sample_counts", &BayesOptions::use_sample_counts,
+          "bayes*: weight each party's precision by its claimed sample count relative to the mean (claims: bound "
+          "them with max_sample_count)");
     return s;
   }();
   return schema;
@@ -89,6 +98,12 @@ class Bayes : public Aggregator {
         beta0[static_cast<size_t>(k)] += o_.carry * (it->second.second - prior.beta0);
       }
     }
+    std::vector<double> scale;
+    if (o_.use_sample_counts) {
+      double mean = 0;
+      for (double n : r.sample_counts) mean += n / static_cast<double>(K);
+      for (double n : r.sample_counts) scale.push_back(mean > 0 ? n / mean : 1.0);
+    }
     auto out = torch::empty({d});
     std::vector<double> weights(static_cast<size_t>(K), 0.0);
     int64_t offset = 0;
@@ -97,10 +112,12 @@ class Bayes : public Aggregator {
       auto u = r.updates.slice(1, offset, offset + n);
       const double s = robust_scale(u);
       torch::Tensor mean;
-      last =
-          infer_precisions(u / s, alpha0, beta0, prior.lambda0, prior.iters, &mean, o_.leave_one_out, o_.cap_at_median);
+      last = infer_precisions(u / s, alpha0, beta0, prior.lambda0, prior.iters, &mean, o_.leave_one_out,
+                              o_.cap_at_median, scale);
       out.slice(0, offset, offset + n).copy_(mean * s);
-      auto tau = normalized(last.expected_precision());
+      auto tau = last.expected_precision();
+      for (size_t k = 0; k < scale.size(); ++k) tau[k] *= scale[k];
+      tau = normalized(tau);
       for (int64_t k = 0; k < K; ++k)
         weights[static_cast<size_t>(k)] +=
             tau[static_cast<size_t>(k)] * static_cast<double>(n) / static_cast<double>(d);
@@ -152,8 +169,12 @@ std::vector<double> PrecisionPosterior::expected_precision() const {
 
 PrecisionPosterior infer_precisions(const torch::Tensor& updates, const std::vector<double>& alpha0,
                                     const std::vector<double>& beta0, double lambda0, int64_t iterations,
-                                    torch::Tensor* mean, bool leave_one_out, bool cap_at_median) {
+                                    torch::Tensor* mean, bool leave_one_out, bool cap_at_median,
+                                    const std::vector<double>& sample_scale) {
   const int64_t K = updates.size(0);
+  if (!sample_scale.empty() && static_cast<int64_t>(sample_scale.size()) != K)
+    throw Error("infer_precisions: one sample scale is needed per update");
+  auto scale_of = [&](size_t k) { return sample_scale.empty() ? 1.0 : sample_scale[k]; };
   const double d = static_cast<double>(updates.size(1));
   auto u = updates.to(torch::kDouble);
   // A robust start: the coordinate median, so that outliers cannot pull the
@@ -174,7 +195,7 @@ PrecisionPosterior infer_precisions(const torch::Tensor& updates, const std::vec
     if (tau_prev.empty() || !leave_one_out) {
       sq = (u - m).pow(2).sum(1);
     } else {
-      auto tau_t = torch::tensor(tau_prev, torch::kDouble).unsqueeze(1);
+      auto tau_t = torch::tensor(tau_prev, torch::kDouble).unsqueeze(1);  // precisions of the updates
       auto others = (Lambda * m.unsqueeze(0) - tau_t * u) / (Lambda - tau_t).clamp_min(1e-12);
       sq = (u - others).pow(2).sum(1);
     }
@@ -195,6 +216,8 @@ PrecisionPosterior infer_precisions(const torch::Tensor& updates, const std::vec
       for (double& t : tau) t = std::min(t, cap);
       for (size_t k = 0; k < tau.size(); ++k) post.alpha[k] = tau[k] * post.beta[k];
     }
+    // The weight of party k's update in the mean: its τ_k times its sample scale.
+    for (size_t k = 0; k < tau.size(); ++k) tau[k] *= scale_of(k);
     Lambda = lambda0;
     for (double t : tau) Lambda += t;
     tau_prev = tau;
