@@ -29,6 +29,11 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*", "results.json"))):
 if not acc:
     sys.exit("no runs found")
 settings = sorted({k[0] for k in acc}, key=lambda s: (s[0] != "none", s[0], s[1], s[2]))
+# Only settings every seed finished (main and tuned runs) enter the tables.
+full = max(len(v) for v in seeds.values())
+dropped = [s for s in settings if any(len(seeds[(s, a)]) < full for a in order if seeds[(s, a)]) or
+           not all(seeds[(s, a)] for a in order if not (s[0] == "none" and a.endswith("*")))]
+settings = [s for s in settings if s not in dropped]
 base = [a for a in order if not a.endswith("*")]
 tuned = [a for a in order if a.endswith("*")]
 names = []
@@ -39,7 +44,9 @@ bayes = [a for a in names if a.startswith("bayes")]
 others = [a for a in names if not a.startswith("bayes") and a != "fltrust"]
 mean_sd = lambda v: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0)
 header = "| aggregator | " + " | ".join(f"{c} {f:g}, α={a:g}" for c, f, a in settings) + " |"
-n_seeds = min(len(v) for v in seeds.values())
+n_seeds = full
+if dropped:
+    print("Left out (not every seed finished): " + ", ".join(f"{c} {f:g} α={al:g}" for c, f, al in dropped) + ".")
 
 
 def table(values, title):

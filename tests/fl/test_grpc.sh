@@ -48,7 +48,7 @@ serve() {  # serve LOG STATE ARGS...
   local log=$1 state=$2; shift 2
   "$loom" fl serve --config common.yaml --address "127.0.0.1:$port" --state-dir "state-$state" "$@" > "serve-$log.log" 2>&1 &
   server_pid=$!; pids+=("$server_pid")
-  for _ in $(seq 50); do grep -q listening "serve-$log.log" && return 0; sleep 0.2; done
+  for _ in $(seq 300); do grep -q listening "serve-$log.log" && return 0; sleep 0.2; done  # 60 s: a busy machine
   fail "server $log did not start"
 }
 join() {  # join NAME K ARGS...

@@ -48,8 +48,8 @@ struct NetworkOptions {
   std::string auth = "token";  // token | mtls
   std::string tls_client_ca;
   int64_t max_update_elements = 100000000;
-  // Defaults: a factor of ~100 above the largest honest update norm of the
-  // Fashion-MNIST MLP in loom's runs, and 10x the round's median (docs/fl.md).
+  // Defaults: over 1000x the honest update norms of the Fashion-MNIST MLP in
+  // docs/fl.md's runs (0.3-0.8), and 10x the round's median norm.
   double max_update_norm = 1000;
   double max_norm_ratio = 10;
   double max_sample_count = 1e6;
