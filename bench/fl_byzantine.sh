@@ -8,7 +8,7 @@
 # each: what the server did (from its log and state.json) and the final test
 # accuracy. Honest parties: 4 × 500 Fashion-MNIST examples, Dirichlet 1.0,
 # one local epoch; ROUNDS rounds.
-# Usage: bench/fl_byzantine.sh [OUT] [ROUNDS] [AGGREGATORS] [LOOM]
+# Usage: [ATTACKS="overflow ..."] bench/fl_byzantine.sh [OUT] [ROUNDS] [AGGREGATORS] [LOOM]
 #   defaults: runs/fl-byzantine, 10, "fedavg bayes", build/loom. Pass an older
 #   loom binary as LOOM to see what a server without the defences does.
 set -euo pipefail
@@ -77,7 +77,7 @@ run_case() {  # run_case AGGREGATOR ATTACK
   echo "$max_threads" > "threads-$name"
 }
 for agg in $aggs; do
-  for attack in clean overflow liar_run nan_run replay flood; do
+  for attack in ${ATTACKS:-clean overflow liar_run nan_run replay flood}; do
     run_case "$agg" "$attack"
     echo "$agg $attack: $(cat "rc-$agg-$attack")" >&2
   done
@@ -101,6 +101,8 @@ for agg in aggs:
     _, clean, _ = final(f"{agg}-clean")
     for a, label in attacks.items():
         name = f"{agg}-{a}"
+        if not os.path.exists(f"serve-{name}.log"):
+            continue  # not among ATTACKS
         done, acc, hist = final(name)
         log = open(f"serve-{name}.log", errors="replace").read()
         rc = open(f"rc-{name}").read().strip()

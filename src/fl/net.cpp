@@ -265,8 +265,8 @@ class FederationServer final : public wire::Federation::Service {
       // Wait (a while) for a round this party has not yet contributed to.
       // Within half of call_timeout_s, so that the watchdog never cancels an honest wait.
       const auto poll = std::min<Clock::duration>(
-          kLongPoll, std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(0.5 * options_.call_timeout_s)));
+          kLongPoll,
+          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(0.5 * options_.call_timeout_s)));
       const auto until = Clock::now() + poll;
       while (!done_ && submitted_.count(party)) {
         if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");

@@ -36,8 +36,7 @@ const ParamSchema<SimulationOptions>& simulation_schema() {
         .add("seed", &O::seed, "seed of the split, the bad set, initialisation and data order", {0, 1e15})
         .add("threads", &O::threads, "compute threads; 0 = every CPU", {0, 1024})
         .add("server_reference", &O::server_reference,
-             "fltrust: training examples the server holds as its clean reference set (none of any party's)",
-             {1, 1e7});
+             "fltrust: training examples the server holds as its clean reference set (none of any party's)", {1, 1e7});
     return s;
   }();
   return schema;

@@ -239,8 +239,9 @@ TEST(Aggregate, BulyanSelectsThenTrimsAndRefusesTooManyAssumedBad) {
   for (int k : {2, 5, 9}) EXPECT_EQ(bulyan.weights[static_cast<size_t>(k)], 0.0) << k;
   Params params(aggregator_param_specs());
   params.set("bulyan_f", "3", "test");
-  EXPECT_NE(error_of([&] { make_aggregator("bulyan", params)->aggregate(p.round); })
-                .find("bulyan_f = 3 needs at least 15 parties, the round has 11"),
+  EXPECT_NE(error_of([&] {
+              make_aggregator("bulyan", params)->aggregate(p.round);
+            }).find("bulyan_f = 3 needs at least 15 parties, the round has 11"),
             std::string::npos);
 }
 
@@ -255,7 +256,8 @@ TEST(Aggregate, FlTrustNeedsItsReferenceAndDropsUpdatesPointingAway) {
   auto a = fltrust->aggregate(p.round);
   for (int k : {0, 3, 7}) EXPECT_EQ(a.weights[static_cast<size_t>(k)], 0.0) << k;
   // Every update is rescaled to the reference's norm, so the result has its length.
-  EXPECT_NEAR(a.update.norm().item<double>(), p.round.reference.norm().item<double>(), 0.05 * p.truth.norm().item<double>());
+  EXPECT_NEAR(a.update.norm().item<double>(), p.round.reference.norm().item<double>(),
+              0.05 * p.truth.norm().item<double>());
   auto d = detect_bad(a.weights, p.bad);
   EXPECT_EQ(d.precision, 1.0);
   EXPECT_EQ(d.recall, 1.0);

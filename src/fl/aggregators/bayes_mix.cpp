@@ -22,7 +22,7 @@ namespace {
 
 struct BayesMixOptions {
   BayesPrior prior;
-  double prior_good = 0.7;  // prior mean of the good share π
+  double prior_good = 0.7;     // prior mean of the good share π
   double prior_strength = 10;  // pseudo-parties behind that prior
 };
 
@@ -56,7 +56,7 @@ class BayesMix : public Aggregator {
     auto mg = coordinate_median(u);
     auto far = (u - mg).pow(2).sum(1).argmax().item<int64_t>();
     auto mb = u[far].clone();
-    auto resp = torch::ones({K}, torch::kDouble);  // responsibility of "good"
+    auto resp = torch::ones({K}, torch::kDouble);             // responsibility of "good"
     const double a_good = o_.prior_strength * o_.prior_good;  // Beta prior: a_good good, the rest bad pseudo-parties
     double tau = 1, pi = o_.prior_good;
     for (int64_t it = 0; it <= p.iters; ++it) {

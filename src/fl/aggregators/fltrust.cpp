@@ -36,8 +36,10 @@ class FlTrust : public Aggregator {
 }  // namespace
 
 void register_fltrust(Registry<AggregatorEntry>& r) {
-  r.add("fltrust", {"trust = ReLU(cosine to the server's own update on its reference set); updates rescaled to its norm",
-                    {}, [](const Params&) { return std::unique_ptr<Aggregator>(std::make_unique<FlTrust>()); }});
+  r.add("fltrust",
+        {"trust = ReLU(cosine to the server's own update on its reference set); updates rescaled to its norm",
+         {},
+         [](const Params&) { return std::unique_ptr<Aggregator>(std::make_unique<FlTrust>()); }});
 }
 
 }  // namespace loom::fl
