@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
       r.updates = torch::randn({K, d});
       r.sample_counts.assign(size_t(K), 100.0);
       r.layer_sizes = {d};
+      r.reference = torch::randn({d});  // fltrust's server-side update
       const float* data = r.updates.data_ptr<float>();
       const int64_t n = K * d;
       volatile float sink = 0;
@@ -54,11 +55,11 @@ int main(int argc, char** argv) {
         sink = s0 + s1 + s2 + s3;
       });
       const double bandwidth = bytes / t_read;
-      for (const auto& name : loom::fl::aggregator_names()) {
+      for (const auto& name : loom::fl::aggregators().names()) {
         // Sorting-based and pairwise aggregators are far slower: time them once on big cases.
         const bool heavy = name != "fedavg";
         if (heavy && bytes > max_bytes / 4) continue;
-        auto agg = loom::fl::make_aggregator(name, {});
+        auto agg = loom::fl::make_aggregator(name);
         const double t = best_time(heavy ? 1 : 3, [&] { agg->aggregate(r); });
         std::printf("| %lld | %.0e | %.1f | %s | %.2f | %.0f%% |\n", (long long)K, double(d), bandwidth / 1e9,
                     name.c_str(), t * 1e3, 100.0 * t_read / t);

@@ -14,78 +14,63 @@
 
 namespace loom::fl {
 
-const std::vector<std::string>& corruption_names() {
-  static const std::vector<std::string> names = {"none",      "label_flip", "random_labels", "gaussian",
-                                                 "sign_flip", "scaled",     "free_rider",    "colluding"};
-  return names;
-}
-
-Corruption corruption_from_name(const std::string& name, const std::string& origin) {
-  const auto& names = corruption_names();
-  for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] == name) return static_cast<Corruption>(i);
-  std::string valid;
-  for (const auto& n : names) valid += (valid.empty() ? "" : ", ") + n;
-  throw Error(origin + ": unknown corruption '" + name + "'; valid: " + valid);
+const ParamSchema<SimulationOptions>& simulation_schema() {
+  using O = SimulationOptions;
+  static const ParamSchema<O> schema = [] {
+    ParamSchema<O> s;
+    s.add("data_dir", &O::data_dir, "Fashion-MNIST IDX files (dataset-fashion-mnist)")
+        .add("parties", &O::parties, "number of parties K", {1, 10000})
+        .add("rounds", &O::rounds, "federated rounds", {1, 1e6})
+        .add("aggregators", &O::aggregators, "aggregators to compare, comma-separated: " + aggregators().valid_names())
+        .add("corruption", &O::corruption, "what bad parties do: " + corruptions().valid_names())
+        .one_of(corruptions().names())
+        .add("bad_fraction", &O::bad_fraction, "share of parties that are bad (below 1)", {0, 1})
+        .add("dirichlet_alpha", &O::dirichlet_alpha,
+             "Dirichlet concentration of the label split; large = IID, small = non-IID", {0, 1e9})
+        .add("samples_per_party", &O::samples_per_party, "cap on each party's training examples; 0 = all it is dealt",
+             {0, 1e9})
+        .add("local_epochs", &O::local_epochs, "passes over its data a party makes per round", {1, 1e6})
+        .add("batch_size", &O::batch_size, "local SGD mini-batch", {1, 1e7})
+        .add("local_lr", &O::local_lr, "local SGD learning rate", {0, 1e3})
+        .add("hidden", &O::hidden, "hidden units of the MLP (784-hidden-10)", {1, 1e6})
+        .add("seed", &O::seed, "seed of the split, the bad set, initialisation and data order", {0, 1e15})
+        .add("threads", &O::threads, "compute threads; 0 = every CPU", {0, 1024})
+        .add("server_reference", &O::server_reference,
+             "fltrust: training examples the server holds as its clean reference set (none of any party's)", {1, 1e7});
+    return s;
+  }();
+  return schema;
 }
 
 std::vector<ParamSpec> simulation_param_specs() {
-  using T = ParamType;
-  std::string corruptions;
-  for (const auto& n : corruption_names()) corruptions += (corruptions.empty() ? "" : ", ") + n;
-  std::vector<ParamSpec> specs = {
-      {"data_dir", T::String, "/usr/share/datasets/fashion-mnist", "Fashion-MNIST IDX files (dataset-fashion-mnist)"},
-      {"parties", T::Int, "10", "number of parties K"},
-      {"rounds", T::Int, "20", "federated rounds"},
-      {"aggregators", T::String, "fedavg,median,bayes",
-       "aggregators to compare, comma-separated: fedavg, median, trimmed_mean, krum, multi_krum, geomed, bayes, "
-       "bayes_layer, bayes_carry, bayes_cf"},
-      {"corruption", T::String, "label_flip", "what bad parties do: " + corruptions},
-      {"bad_fraction", T::Float, "0.3", "share of parties that are bad"},
-      {"corruption_scale", T::Float, "3",
-       "gaussian: noise std as a multiple of ‖u‖/√d; sign_flip, scaled, colluding: factor"},
-      {"dirichlet_alpha", T::Float, "0.5", "Dirichlet concentration of the label split; large = IID, small = non-IID"},
-      {"samples_per_party", T::Int, "0", "cap on each party's training examples; 0 = all it is dealt"},
-      {"local_epochs", T::Int, "1", "passes over its data a party makes per round"},
-      {"batch_size", T::Int, "32", "local SGD mini-batch"},
-      {"local_lr", T::Float, "0.05", "local SGD learning rate"},
-      {"hidden", T::Int, "128", "hidden units of the MLP (784-hidden-10)"},
-      {"seed", T::Int, "0", "seed of the split, the bad set, initialisation and data order"},
-      {"threads", T::Int, "1", "compute threads"},
-  };
+  std::vector<ParamSpec> specs = simulation_schema().specs();
   for (auto& s : aggregator_param_specs()) specs.push_back(s);
+  for (auto& s : corruption_param_specs()) specs.push_back(s);
   return specs;
 }
 
 SimulationOptions SimulationOptions::from_params(const Params& p) {
-  SimulationOptions o;
-  o.data_dir = p.get_string("data_dir");
-  o.parties = p.get_int("parties");
-  o.rounds = p.get_int("rounds");
-  o.aggregators = split_list(p.get_string("aggregators"));
-  for (const auto& a : o.aggregators) make_aggregator(a, {});  // unknown names fail here, listing the valid ones
-  o.corruption = corruption_from_name(p.get_string("corruption"), "corruption");
-  o.bad_fraction = p.get_float("bad_fraction");
-  o.corruption_scale = p.get_float("corruption_scale");
-  o.dirichlet_alpha = p.get_float("dirichlet_alpha");
-  o.samples_per_party = p.get_int("samples_per_party");
-  o.local_epochs = p.get_int("local_epochs");
-  o.batch_size = p.get_int("batch_size");
-  o.local_lr = p.get_float("local_lr");
-  o.hidden = p.get_int("hidden");
-  o.seed = static_cast<uint64_t>(p.get_int("seed"));
-  o.aggregator = aggregator_options_from_params(p);
-  if (o.parties < 1) throw Error("parties must be at least 1");
-  if (o.rounds < 1) throw Error("rounds must be at least 1");
+  SimulationOptions o = simulation_schema().read(p);
+  o.method_params = std::make_shared<Params>(p);
   if (o.aggregators.empty()) throw Error("aggregators is empty");
-  if (!(o.bad_fraction >= 0 && o.bad_fraction < 1)) throw Error("bad_fraction must lie in [0, 1)");
+  // Unknown names and bad parameters fail here, listing the valid names.
+  for (const auto& a : o.aggregators) o.make_aggregator(a);
+  o.make_corruption();
+  if (!(o.bad_fraction < 1)) throw Error("bad_fraction must lie in [0, 1)");
   if (!(o.dirichlet_alpha > 0)) throw Error("dirichlet_alpha must be positive");
-  if (o.batch_size < 1 || o.local_epochs < 1 || o.hidden < 1)
-    throw Error("batch_size, local_epochs and hidden must be positive");
   return o;
 }
 
-LabelledImages load_fashion_mnist(const std::string& dir, bool train) {
+std::unique_ptr<Aggregator> SimulationOptions::make_aggregator(const std::string& name) const {
+  return method_params ? fl::make_aggregator(name, *method_params, "aggregators") : fl::make_aggregator(name);
+}
+
+std::unique_ptr<Corruption> SimulationOptions::make_corruption() const {
+  return method_params ? fl::make_corruption(corruption, *method_params, "corruption")
+                       : fl::make_corruption(corruption);
+}
+
+LabelledData load_fashion_mnist(const std::string& dir, bool train) {
   const std::string prefix = dir + "/" + (train ? "train" : "t10k");
   IdxArray images = read_idx(prefix + "-images-idx3-ubyte.gz");
   IdxArray labels = read_idx(prefix + "-labels-idx1-ubyte.gz");
@@ -97,8 +82,8 @@ LabelledImages load_fashion_mnist(const std::string& dir, bool train) {
   for (uint8_t y : labels.data)
     if (y > 9) throw Error(prefix + "-labels-idx1-ubyte.gz: label " + std::to_string(y) + " outside 0..9");
   const auto n = static_cast<int64_t>(images.count());
-  LabelledImages out;
-  out.images = torch::from_blob(images.data.data(), {n, 784}, torch::kUInt8).to(torch::kFloat) / 255.0;
+  LabelledData out;
+  out.inputs = torch::from_blob(images.data.data(), {n, 784}, torch::kUInt8).to(torch::kFloat) / 255.0;
   out.labels = torch::from_blob(labels.data.data(), {n}, torch::kUInt8).to(torch::kLong);
   return out;
 }
@@ -143,81 +128,15 @@ Detection detect_bad(const std::vector<double>& weights, const std::vector<bool>
   return d;
 }
 
-namespace {
-
-void assign_parameters(torch::nn::Module& m, const torch::Tensor& flat) {
-  torch::NoGradGuard g;
-  int64_t offset = 0;
-  for (auto& p : m.parameters()) {
-    p.copy_(flat.slice(0, offset, offset + p.numel()).view_as(p));
-    offset += p.numel();
-  }
-}
-
-}  // namespace
-
-FlatModel::FlatModel(int64_t hidden, uint64_t seed) {
-  torch::manual_seed(seed);
-  net_ = torch::nn::Sequential(torch::nn::Linear(784, hidden), torch::nn::ReLU(), torch::nn::Linear(hidden, 10));
-  std::vector<torch::Tensor> parts;
-  for (auto& p : net_->parameters()) {
-    parts.push_back(p.detach().flatten());
-    layer_sizes_.push_back(p.numel());
-  }
-  initial_ = torch::cat(parts);
-}
-
-double FlatModel::accuracy(const torch::Tensor& global, const LabelledImages& test) {
-  torch::NoGradGuard g;
-  assign_parameters(*net_, global);
-  auto pred = net_->forward(test.images).argmax(1);
-  return pred.eq(test.labels).to(torch::kDouble).mean().item<double>();
-}
-
-torch::Tensor FlatModel::local_update(const torch::Tensor& global, const Party& party, const SimulationOptions& o,
-                                      uint64_t round, size_t k) {
-  assign_parameters(*net_, global);
-  torch::optim::SGD opt(net_->parameters(), torch::optim::SGDOptions(o.local_lr));
-  const int64_t n = party.images.size(0);
-  for (int64_t epoch = 0; epoch < o.local_epochs; ++epoch) {
-    auto order =
-        shuffled_indices(static_cast<size_t>(n), o.seed * 7919 + k, round * 131 + static_cast<uint64_t>(epoch));
-    auto idx = torch::tensor(std::vector<int64_t>(order.begin(), order.end()));
-    for (int64_t s = 0; s < n; s += o.batch_size) {
-      auto b = idx.slice(0, s, std::min(n, s + o.batch_size));
-      opt.zero_grad();
-      auto loss = torch::nn::functional::cross_entropy(net_->forward(party.images.index_select(0, b)),
-                                                       party.labels.index_select(0, b));
-      loss.backward();
-      opt.step();
-    }
-  }
-  std::vector<torch::Tensor> parts;
-  for (auto& p : net_->parameters()) parts.push_back(p.detach().flatten());
-  return torch::cat(parts) - global;
-}
-
-torch::Tensor corrupt_update(const torch::Tensor& u, Corruption corruption, double scale, const torch::Tensor& bad_mean,
-                             at::Generator& gen) {
-  const double rms = u.norm().item<double>() / std::sqrt(static_cast<double>(std::max<int64_t>(1, u.numel())));
-  switch (corruption) {
-    case Corruption::Gaussian: return torch::randn(u.sizes(), gen) * (scale * rms);
-    case Corruption::SignFlip: return -scale * u;
-    case Corruption::Scaled: return scale * u;
-    case Corruption::FreeRider: return torch::zeros_like(u);
-    case Corruption::Colluding: return -scale * (bad_mean.defined() ? bad_mean : u);
-    default: return u;
-  }
-}
-
-std::vector<Party> make_parties(const SimulationOptions& o, const LabelledImages& train) {
+std::vector<Party> make_parties(const SimulationOptions& o, const LabelledData& train) {
   std::vector<int64_t> labels(train.labels.data_ptr<int64_t>(),
                               train.labels.data_ptr<int64_t>() + train.labels.numel());
   auto split = dirichlet_split(labels, o.parties, o.dirichlet_alpha, o.seed);
   // The bad set: a seeded choice of round(bad_fraction * K) parties.
-  const auto n_bad = o.corruption == Corruption::None
-                         ? size_t{0}
-                         : static_cast<size_t>(std::lround(o.bad_fraction * static_cast<double>(o.parties)));
+  auto corruption = o.make_corruption();
+  const auto n_bad = corruption->makes_parties_bad()
+                         ? static_cast<size_t>(std::lround(o.bad_fraction * static_cast<double>(o.parties)))
+                         : size_t{0};
   auto order = shuffled_indices(static_cast<size_t>(o.parties), o.seed, 0xBAD);
   std::vector<Party> parties(static_cast<size_t>(o.parties));
   auto gen = at::detail::createCPUGenerator(o.seed + 99);
@@ -232,19 +151,34 @@ std::vector<Party> make_parties(const SimulationOptions& o, const LabelledImages
     if (o.samples_per_party > 0 && static_cast<int64_t>(idx.size()) > o.samples_per_party)
       idx.resize(static_cast<size_t>(o.samples_per_party));
     if (idx.empty()) idx.push_back(static_cast<int64_t>(k));  // a Dirichlet draw can leave a party empty
+    p.indices = idx;
     auto t = torch::tensor(idx);
-    p.images = train.images.index_select(0, t);
-    p.labels = train.labels.index_select(0, t).clone();
-    if (p.bad && o.corruption == Corruption::LabelFlip) p.labels = 9 - p.labels;
-    if (p.bad && o.corruption == Corruption::RandomLabels)
-      p.labels = torch::randint(0, 10, p.labels.sizes(), gen, torch::kLong);
+    p.data.inputs = train.inputs.index_select(0, t);
+    p.data.labels = train.labels.index_select(0, t).clone();
+    if (p.bad) p.data.labels = corruption->labels(p.data.labels, gen);
   }
   return parties;
 }
 
+LabelledData server_reference_set(const SimulationOptions& o, const LabelledData& train,
+                                  const std::vector<Party>& parties) {
+  const auto n = static_cast<size_t>(train.labels.size(0));
+  std::vector<bool> held(n, false);
+  for (const auto& p : parties)
+    for (int64_t i : p.indices) held[static_cast<size_t>(i)] = true;
+  std::vector<int64_t> idx;
+  for (size_t i : shuffled_indices(n, o.seed, 0x5E7))
+    if (!held[i] && static_cast<int64_t>(idx.size()) < o.server_reference) idx.push_back(static_cast<int64_t>(i));
+  if (static_cast<int64_t>(idx.size()) < o.server_reference)
+    throw Error("server_reference: only " + std::to_string(idx.size()) +
+                " training examples are held by no party (set samples_per_party lower)");
+  auto t = torch::tensor(idx);
+  return {train.inputs.index_select(0, t), train.labels.index_select(0, t)};
+}
+
 nlohmann::json simulate(const SimulationOptions& o, const std::string& out_dir) {
   const auto start_time = std::chrono::steady_clock::now();
-  LabelledImages train = load_fashion_mnist(o.data_dir, true), test = load_fashion_mnist(o.data_dir, false);
+  LabelledData train = load_fashion_mnist(o.data_dir, true), test = load_fashion_mnist(o.data_dir, false);
   std::vector<Party> parties = make_parties(o, train);
   std::vector<bool> is_bad;
   std::vector<double> counts;
@@ -253,21 +187,28 @@ nlohmann::json simulate(const SimulationOptions& o, const std::string& out_dir) 
   for (const auto& p : parties) {
     is_bad.push_back(p.bad);
     n_bad += p.bad;
-    counts.push_back(static_cast<double>(p.images.size(0)));
+    counts.push_back(static_cast<double>(p.data.inputs.size(0)));
     ids.push_back(p.id);
   }
-  FlatModel model(o.hidden, o.seed);
+  FlatModel model(o.model_layers(), o.seed);
+  auto corruption = o.make_corruption();
+  const LocalTraining training = o.local_training();
+
+  LabelledData reference;
+  for (const auto& name : o.aggregators)
+    if (o.make_aggregator(name)->needs_reference() && !reference.inputs.defined())
+      reference = server_reference_set(o, train, parties);
 
   nlohmann::json per_aggregator = nlohmann::json::object(), final_accuracy = nlohmann::json::object();
   for (const auto& name : o.aggregators) {
-    auto aggregator = make_aggregator(name, o.aggregator);
+    auto aggregator = o.make_aggregator(name);
     torch::Tensor global = model.initial().clone();
     nlohmann::json acc = nlohmann::json::array(), weights = nlohmann::json::array(), det = nlohmann::json::array();
     auto noise_gen = at::detail::createCPUGenerator(o.seed + 7);
     for (int64_t round = 0; round < o.rounds; ++round) {
       std::vector<torch::Tensor> updates;
       for (size_t k = 0; k < parties.size(); ++k)
-        updates.push_back(model.local_update(global, parties[k], o, static_cast<uint64_t>(round), k));
+        updates.push_back(model.local_update(global, parties[k].data, training, static_cast<uint64_t>(round), k));
       torch::Tensor bad_mean;
       if (n_bad > 0) {
         bad_mean = torch::zeros_like(global);
@@ -275,8 +216,12 @@ nlohmann::json simulate(const SimulationOptions& o, const std::string& out_dir) 
           if (is_bad[k]) bad_mean += updates[k] / static_cast<double>(n_bad);
       }
       for (size_t k = 0; k < parties.size(); ++k)
-        if (is_bad[k]) updates[k] = corrupt_update(updates[k], o.corruption, o.corruption_scale, bad_mean, noise_gen);
-      Aggregate a = aggregator->aggregate({torch::stack(updates), counts, model.layer_sizes(), ids});
+        if (is_bad[k]) updates[k] = corruption->update(updates[k], bad_mean, noise_gen);
+      RoundUpdates r{torch::stack(updates), counts, model.layer_sizes(), ids, {}};
+      // The server's own step on its reference set, as a party after the K others.
+      if (aggregator->needs_reference())
+        r.reference = model.local_update(global, reference, training, static_cast<uint64_t>(round), parties.size());
+      Aggregate a = aggregator->aggregate(r);
       global = global + a.update;
       acc.push_back(model.accuracy(global, test));
       weights.push_back(a.weights);
@@ -294,7 +239,7 @@ nlohmann::json simulate(const SimulationOptions& o, const std::string& out_dir) 
   nlohmann::json results = {
       {"parties", o.parties},
       {"rounds", o.rounds},
-      {"corruption", corruption_names()[static_cast<size_t>(o.corruption)]},
+      {"corruption", o.corruption},
       {"bad_fraction", o.bad_fraction},
       {"bad_parties", bad_list},
       {"dirichlet_alpha", o.dirichlet_alpha},

@@ -1,5 +1,7 @@
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "error_message.h"
@@ -78,18 +80,49 @@ TEST(Simulation, OptionsAreValidated) {
   EXPECT_NE(error_of([&] { SimulationOptions::from_params(p); }).find("unknown aggregator 'best'; valid: fedavg"),
             std::string::npos);
   p.set("aggregators", "fedavg", "t");
-  p.set("corruption", "evil", "t");
-  EXPECT_NE(error_of([&] { SimulationOptions::from_params(p); }).find("valid: none, label_flip"), std::string::npos);
+  EXPECT_NE(error_of([&] { p.set("corruption", "evil", "t"); }).find("none, label_flip"), std::string::npos);
+  EXPECT_NE(error_of([&] { p.set("trim_beta", "0.7", "t"); }).find("trim_beta"), std::string::npos);
+  p.set("aggregators", "fedavg,trimmed_mean", "t");
+  p.set("trim_beta", "0.5", "t");  // trimmed_mean's own key, checked when it is built
+  EXPECT_NE(error_of([&] { SimulationOptions::from_params(p); }).find("trim_beta must be below 0.5"),
+            std::string::npos);
+  p.set("trim_beta", "0.1", "t");
+  p.set("bad_fraction", "1", "t");
+  EXPECT_NE(error_of([&] { SimulationOptions::from_params(p); }).find("bad_fraction must lie in [0, 1)"),
+            std::string::npos);
 }
 
-TEST(Simulation, BayesBeatsFedAvgUnderSignFlippingOnFashionMnist) {
+TEST(Simulation, CorruptionsDoWhatTheySay) {
+  auto gen = at::detail::createCPUGenerator(1);
+  auto u = torch::randn({1000});
+  auto mean = torch::randn({1000});
+  auto labels = torch::arange(10, torch::kLong);
+  Params p(corruption_param_specs());
+  p.set("corruption_scale", "2", "t");
+  EXPECT_TRUE(torch::equal(make_corruption("label_flip")->labels(labels, gen), 9 - labels));
+  EXPECT_TRUE(torch::allclose(make_corruption("sign_flip", p)->update(u, {}, gen), -2 * u));
+  EXPECT_TRUE(torch::allclose(make_corruption("scaled", p)->update(u, {}, gen), 2 * u));
+  EXPECT_TRUE(torch::allclose(make_corruption("colluding", p)->update(u, mean, gen), -2 * mean));
+  EXPECT_TRUE(torch::allclose(make_corruption("colluding", p)->update(u, {}, gen), -2 * u));  // acting alone
+  EXPECT_EQ(make_corruption("free_rider")->update(u, {}, gen).abs().sum().item<double>(), 0.0);
+  auto noise = make_corruption("gaussian", p)->update(u, {}, gen);
+  EXPECT_NEAR(noise.std().item<double>(), 2 * u.norm().item<double>() / std::sqrt(1000.0), 0.1);
+  EXPECT_LT(std::abs(torch::dot(noise, u).item<double>()) / (noise.norm() * u.norm()).item<double>(), 0.15);
+  auto random = make_corruption("random_labels")->labels(torch::zeros({2000}, torch::kLong), gen);
+  EXPECT_GT(random.ne(0).sum().item<int64_t>(), 1600);  // ~90 % differ from the honest label
+  EXPECT_LE(random.max().item<int64_t>(), 9);
+  EXPECT_FALSE(make_corruption("none")->makes_parties_bad());
+  EXPECT_TRUE(torch::equal(make_corruption("none")->update(u, mean, gen), u));
+}
+
+TEST(SimulationSlow, BayesBeatsFedAvgUnderSignFlippingOnFashionMnist) {
   SimulationOptions o;
   if (!std::filesystem::exists(o.data_dir + "/train-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "dataset-fashion-mnist missing";
   o.parties = 6;
   o.rounds = 4;
   o.samples_per_party = 300;
-  o.corruption = Corruption::SignFlip;
+  o.corruption = "sign_flip";
   o.bad_fraction = 1.0 / 3;
   o.dirichlet_alpha = 10;
   o.aggregators = {"fedavg", "bayes"};
