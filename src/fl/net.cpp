@@ -26,6 +26,7 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/cpu_setup.h"
 #include "loom/core/error.h"
+#include "loom/core/yaml.h"
 #include "loom/core/json.h"
 #include "loom/core/safetensors.h"
 #include "loom/fl/round.h"
@@ -100,12 +101,8 @@ std::map<std::string, PartyRegistration> load_registrations(const std::string& p
     throw Error(path + ": the token file is readable by group or others (mode " + mode +
                 "); run chmod 600 on it, or set allow_readable_tokens: true");
   }
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  // Strict YAML: a party listed twice in one mapping is refused naming both lines.
+  const YAML::Node root = load_yaml_file(path);
   if (!root.IsMap()) throw Error(path + ": expected a mapping of party id -> token");
   std::map<std::string, PartyRegistration> out;
   for (const auto& kv : root) {

@@ -76,6 +76,9 @@ TEST(FlNet, TokenFileIdsAreSafeFileNames) {
             std::string::npos);
   for (const char* bad : {"a/b", ".hidden", "", "x y", "party\\0"})
     EXPECT_NE(error_for(std::string("\"") + bad + "\": " + token + "\n").find("party id"), std::string::npos) << bad;
+  // yaml-cpp alone keeps the last of two equal keys: the second token would
+  // silently replace the first.
+  EXPECT_NE(error_for("party-0: " + token + "\nparty-0: " + token + "x\n").find("tokens.yaml:2"), std::string::npos);
   EXPECT_TRUE(valid_party_id("party-12"));
   EXPECT_TRUE(valid_party_id("Hospital_3.east"));
   EXPECT_FALSE(valid_party_id(std::string(65, 'a')));
