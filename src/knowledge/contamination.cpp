@@ -78,10 +78,13 @@ bool appears_in(const PromptCompletion& item, const NgramIndex& corpus) {
   if (answer.empty()) return false;
   if (subject.size() + answer.size() <= NgramIndex::kMaxNgram)
     return corpus.contains(concat(subject, answer)) || corpus.contains(concat(answer, subject));
-  if (answer.size() < NgramIndex::kMaxNgram) return false;  // a long subject, a short answer: no phrase to match
-  for (size_t i = 0; i + NgramIndex::kMaxNgram <= answer.size(); ++i)
-    if (corpus.contains({answer.begin() + static_cast<std::ptrdiff_t>(i),
-                         answer.begin() + static_cast<std::ptrdiff_t>(i + NgramIndex::kMaxNgram)}))
+  // Longer items: any 8 consecutive words of subject + answer that include
+  // at least one word of the answer (a quote's start and its continuation).
+  const auto text = concat(subject, answer);
+  const size_t n = NgramIndex::kMaxNgram;
+  for (size_t i = subject.size() >= n ? subject.size() - n + 1 : 0; i + n <= text.size(); ++i)
+    if (corpus.contains(
+            {text.begin() + static_cast<std::ptrdiff_t>(i), text.begin() + static_cast<std::ptrdiff_t>(i + n)}))
       return true;
   return false;
 }

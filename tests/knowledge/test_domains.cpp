@@ -111,6 +111,9 @@ TEST(Contamination, AFactIsFoundAsAPhraseOfTheCorpus) {
   // Long answers: any 8 consecutive words of the answer.
   EXPECT_TRUE(appears_in(item("", " that a single man in possession of a good wife"), corpus));
   EXPECT_FALSE(appears_in(item("", " that a single woman in possession of a good wife"), corpus));
+  // A quote's start in the prompt and a short continuation: 8 words across both.
+  EXPECT_TRUE(appears_in({"Quote: It is a truth universally acknowledged,", " that a single man"}, corpus));
+  EXPECT_FALSE(appears_in({"Quote: It is a truth universally acknowledged,", " says my married aunt"}, corpus));
   // Without a subject the prompt stands in for it.
   EXPECT_TRUE(appears_in({"Bismuth", " Bi"}, corpus));
   Domain d;
@@ -172,6 +175,6 @@ TEST(KnowledgeSlow, DefaultDomainsDoNotAppearInTheDefaultPretrainingCorpus) {
   for (const char* overlapping : {"foldoc", "fortunes"}) {
     auto r = check_contamination(build_domain(overlapping, o), corpus);
     std::cerr << overlapping << ": " << r.hits.size() << " of " << r.checked << " items in the corpus\n";
-    EXPECT_GT(r.hits.size(), r.checked / 20) << overlapping;
+    EXPECT_GT(r.hits.size(), r.checked / 50) << overlapping;  // fortunes: nearly all; foldoc: ~6 %
   }
 }

@@ -242,6 +242,26 @@ TEST(KnowledgeSlow, OLoraPenaltyMakesRoundTwoMoreOrthogonalToRoundOne) {
 TEST(KnowledgeSlow, MergeTiesRoundIsTheTiesMergeOfThePerDomainAdapters) {
   Fixture f("k_ties");
   f.options.strategy = "merge_ties";
+  // The default is PEFT's factor-wise merge (the paper's call): round 2 is
+  // add_weighted_adapter's TIES of the two adapters, merged into the base.
+  run_knowledge(f.options, f.dir + "/peft");
+  {
+    const std::string out = f.dir + "/peft";
+    std::vector<PeftAdapter> adapters = {load_peft_adapter(out + "/round-1/train/adapter"),
+                                         load_peft_adapter(out + "/round-2/train/adapter")};
+    MergeOptions mo;
+    mo.method = "ties";
+    CausalLM expected = load_model_dir(f.dir + "/base").model;
+    apply_peft_adapter(*expected, merge_adapters_peft(adapters, {{1.0, 0.2}, {1.0, 0.2}}, mo));
+    merge_lora(*expected);
+    auto got = model_state(*load_model_dir(out + "/round-2/model").model), want = model_state(*expected);
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_TRUE(torch::allclose(got[i].second, want[i].second, 1e-6, 1e-7)) << want[i].first;
+  }
+  // The variant: the exact ΔW = s·B·A of each adapter, TIES-merged.
+  auto params = std::make_shared<Params>(*f.options.strategy_params);
+  params->set("lora_merge", "delta", "test");
+  f.options.strategy_params = params;
   const std::string out = f.dir + "/run";
   run_knowledge(f.options, out);
   // Recompute round 2 from its two adapters with the merge module directly.

@@ -4,9 +4,10 @@
 // lower-cased alphanumeric words:
 //
 //   subject + answer, or answer + subject, as consecutive words when that is
-//   at most 8 words ("bismuth bi", "hostel auberge"); for longer answers, any
-//   8 consecutive words of the answer (the 8-gram rule of PaLM's
-//   contamination study; paper silent, loom's choice, see docs/knowledge.md).
+//   at most 8 words ("bismuth bi", "hostel auberge"); for longer items, any
+//   8 consecutive words of subject + answer that include a word of the
+//   answer (the 8-gram rule of PaLM's contamination study; paper silent,
+//   loom's choice, see docs/knowledge.md).
 //
 // Items without a subject (user domains) use their prompt in its place.
 //
