@@ -6,10 +6,10 @@
 # Usage: bench/knowledge_grid.sh [OUT]   (default runs/knowledge).
 # Needs the base and its corpus: bash scripts/quickstart.sh.
 #
-# The grid (3 seeds each): sequential (full, LoRA), O-LoRA, and sequential
-# LoRA with lm_head + embed_tokens as modules_to_save. EXTRA=1 adds
-# merge_ties with PEFT's factor-wise merge (the paper's) and with the exact
-# ΔW, and replay (full). Cut to fit 25 min on 2 shared cores: the EXTRA
+# The grid (3 seeds each): sequential (full, LoRA), O-LoRA, sequential LoRA
+# with lm_head + embed_tokens as modules_to_save, then merge_ties with PEFT's
+# factor-wise merge (the paper's). EXTRA=1 adds merge_ties with the exact ΔW
+# and replay (full). Cut to fit 25 min on 2 shared cores: the EXTRA
 # cells, replay and joint with LoRA, joint, merge_average, merge_dare, merges
 # of full models.
 set -euo pipefail
@@ -38,8 +38,12 @@ start=$(date +%s)
   compare "${mts[@]}" --strategies sequential --tunings lora --seeds 0,1
 } >/dev/null 2>"$out/chain-c.log" &
 wait
+# The paper's merge (PEFT's factor-wise TIES), one seed per process.
+for s in 0 1 2; do
+  compare "${main[@]}" --strategies merge_ties --tunings lora --seeds $s >/dev/null 2>"$out/chain-merge$s.log" &
+done
+wait
 if [ "${EXTRA:-0}" = 1 ]; then
-  compare "${main[@]}" --strategies merge_ties --tunings lora >/dev/null 2>"$out/chain-d.log" &
   compare "${delta[@]}" --strategies merge_ties --tunings lora >/dev/null 2>"$out/chain-e.log" &
   compare "${main[@]}" --strategies replay --tunings full >/dev/null 2>"$out/chain-f.log" &
   wait
@@ -51,8 +55,8 @@ echo "grid wall time: $(($(date +%s) - start)) s" | tee -a "$out/wall.txt"
   compare "${main[@]}" --strategies olora --tunings lora | tail -n +3
   compare "${mts[@]}" --strategies sequential --tunings lora | tail -n +3 |
     sed 's/| sequential | lora |/| sequential | lora + modules_to_save |/'
+  compare "${main[@]}" --strategies merge_ties --tunings lora | tail -n +3
   if [ "${EXTRA:-0}" = 1 ]; then
-    compare "${main[@]}" --strategies merge_ties --tunings lora | tail -n +3
     compare "${delta[@]}" --strategies merge_ties --tunings lora | tail -n +3 |
       sed 's/| merge_ties | lora |/| merge_ties (exact ΔW) | lora |/'
     compare "${main[@]}" --strategies replay --tunings full | tail -n +3
