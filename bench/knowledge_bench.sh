@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 steps=${1:-40}
 out=build/bench-knowledge
 rm -rf "$out"; mkdir -p "$out"
-loom="$out/loom"; cp build/loom "$loom"   # a rebuild during the run must not change the binary
+loom="$out/loom"; cp build/loom build/loom-torch "$out/"   # a rebuild during the run must not change the binary (loom execs loom-torch beside it)
 tok=runs/quickstart/tokenizer.json
 [ -f "$tok" ] || { echo "missing $tok: run bash scripts/quickstart.sh first" >&2; exit 1; }
 printf '{"text": "x"}\n' > "$out/one.jsonl"
@@ -21,6 +21,7 @@ for shape in "small 256 688 4 4" "large 768 2048 8 12"; do
   for tuning in full lora; do
     "$loom" knowledge run --base-model "$out/base-$1/model" --domains elements --tuning "$tuning" \
       --steps-per-round "$steps" --domain-max-test 10 --checkpoint-every 0 --progress false \
+      --lora-r 8 --lora-alpha 16 --domain-max-train 1500 --choice-dictionary "" \
       --out "$out/$1-$tuning" >/dev/null 2>"$out/$1-$tuning.log"
   done
 done

@@ -16,7 +16,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev openssl
   zlib1g-dev gnuplot-nox clang clang-format libclang-rt-14-dev
   libonig-dev libutf8proc-dev
-  fortunes dict-elements dict-freedict-eng-fra dict-jargon dict-foldoc
+  fortunes dict-elements dict-freedict-eng-fra dict-freedict-eng-spa dict-jargon dict-foldoc
   dataset-fashion-mnist
   python3-torch python3-pot python3-scipy
 )

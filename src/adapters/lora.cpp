@@ -39,6 +39,12 @@ void set_trainable(torch::nn::Module& model, bool trainable) {
   for (auto& p : model.parameters()) p.set_requires_grad(trainable);
 }
 
+bool is_factor_key(const std::string& name) {
+  for (const char* suffix : {".lora_A.weight", ".lora_B.weight"})
+    if (name.size() > 14 && name.compare(name.size() - 14, 14, suffix) == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, LoraExtension*>> lora_adapters(torch::nn::Module& model) {
@@ -50,9 +56,31 @@ std::vector<std::pair<std::string, LoraExtension*>> lora_adapters(torch::nn::Mod
 
 bool has_lora(torch::nn::Module& model) { return !lora_adapters(model).empty(); }
 
+std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> modules_to_save(
+    torch::nn::Module& model, const std::vector<std::string>& names, const std::string& origin) {
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> out;
+  for (const auto& wanted : names) {
+    bool any = false;
+    for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+      const std::string& n = item.key();
+      const bool match =
+          n == wanted || (n.size() > wanted.size() && n.compare(n.size() - wanted.size(), wanted.size(), wanted) == 0 &&
+                          n[n.size() - wanted.size() - 1] == '.');
+      if (!match || item.value()->parameters(/*recurse=*/false).empty()) continue;
+      out.push_back({n, item.value()});
+      any = true;
+    }
+    if (!any)
+      throw Error(origin + ": modules_to_save entry '" + wanted +
+                  "' selects no module with parameters (a tied lm_head is embed_tokens)");
+  }
+  return out;
+}
+
 void attach_lora(torch::nn::Module& model, const LoraConfig& requested, uint64_t seed) {
   requested.validate("LoRA config");
   auto layers = find_linear_layers(model, requested.target_modules, "LoRA target_modules");
+  auto saved = modules_to_save(model, requested.modules_to_save, "LoRA modules_to_save");
   for (auto& [name, layer] : linear_layers(model))
     if (layer->extension())
       throw Error("layer '" + name + "' already carries a " + layer->extension()->kind() +
@@ -74,6 +102,8 @@ void attach_lora(torch::nn::Module& model, const LoraConfig& requested, uint64_t
     b->weight.zero_();
     layer->set_extension(std::make_shared<LoraExtension>(a, b, config));
   }
+  for (auto& [name, module] : saved)
+    for (auto& p : module->parameters(/*recurse=*/false)) p.set_requires_grad(true);
 }
 
 std::map<std::string, torch::Tensor> lora_delta_weights(torch::nn::Module& model) {
@@ -110,6 +140,17 @@ std::string PeftAdapter::key(const std::string& module, char factor) {
   return kPeftPrefix + module + ".lora_" + factor + ".weight";
 }
 
+std::string PeftAdapter::saved_key(const std::string& module, const std::string& parameter) {
+  return kPeftPrefix + module + "." + parameter;
+}
+
+std::map<std::string, torch::Tensor> PeftAdapter::saved_tensors() const {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [k, t] : tensors)
+    if (!is_factor_key(k)) out[k] = t;
+  return out;
+}
+
 const torch::Tensor& PeftAdapter::factor(const std::string& module, char which) const {
   auto it = tensors.find(key(module, which));
   if (it == tensors.end()) throw Error(origin + ": adapter has no tensor '" + key(module, which) + "'");
@@ -118,7 +159,8 @@ const torch::Tensor& PeftAdapter::factor(const std::string& module, char which) 
 
 std::vector<std::string> PeftAdapter::modules() const {
   std::set<std::string> names;
-  for (const auto& [k, t] : tensors) names.insert(k.substr(kPeftPrefix.size(), k.find(".lora_") - kPeftPrefix.size()));
+  for (const auto& [k, t] : tensors)
+    if (is_factor_key(k)) names.insert(k.substr(kPeftPrefix.size(), k.find(".lora_") - kPeftPrefix.size()));
   return {names.begin(), names.end()};
 }
 
@@ -132,6 +174,9 @@ PeftAdapter peft_adapter_of(torch::nn::Module& model) {
     a.tensors[PeftAdapter::key(name, 'A')] = lora->lora_A->weight.detach().clone();
     a.tensors[PeftAdapter::key(name, 'B')] = lora->lora_B->weight.detach().clone();
   }
+  for (auto& [name, module] : modules_to_save(model, a.config.modules_to_save, "LoRA modules_to_save"))
+    for (const auto& p : module->named_parameters(/*recurse=*/false))
+      a.tensors[PeftAdapter::saved_key(name, p.key())] = p.value().detach().clone();
   return a;
 }
 
@@ -155,7 +200,20 @@ PeftAdapter load_peft_adapter(const std::string& dir) {
   a.origin = dir;
   nlohmann::json j = read_json_file(config_path);
   a.config = LoraConfig::from_peft_json(j, config_path);
+  auto is_saved_module_tensor = [&](const std::string& name) {
+    const std::string rest = name.substr(std::min(name.size(), kPeftPrefix.size()));
+    const std::string module = rest.substr(0, rest.rfind('.'));
+    for (const auto& m : a.config.modules_to_save)
+      if (module == m || (module.size() > m.size() && module.compare(module.size() - m.size(), m.size(), m) == 0 &&
+                          module[module.size() - m.size() - 1] == '.'))
+        return name.rfind(kPeftPrefix, 0) == 0 && rest.find('.') != std::string::npos;
+    return false;
+  };
   for (auto& [name, t] : load_tensors(weights_path)) {
+    if (!is_factor_key(name) && is_saved_module_tensor(name)) {
+      a.tensors[name] = t.to(torch::kFloat);
+      continue;
+    }
     const bool is_a = name.size() > 14 && name.compare(name.size() - 14, 14, ".lora_A.weight") == 0;
     const bool is_b = name.size() > 14 && name.compare(name.size() - 14, 14, ".lora_B.weight") == 0;
     if (name.rfind(kPeftPrefix, 0) != 0 || !(is_a || is_b))
@@ -203,9 +261,24 @@ void apply_peft_adapter(torch::nn::Module& model, const PeftAdapter& adapter) {
         used.insert(PeftAdapter::key(name, which));
       }
     }
+    // modules_to_save: every shape checked before any weight is overwritten.
+    std::vector<std::pair<torch::Tensor, const torch::Tensor*>> copies;
+    for (auto& [name, module] : modules_to_save(model, adapter.config.modules_to_save, adapter.origin))
+      for (auto& p : module->named_parameters(/*recurse=*/false)) {
+        const std::string key = PeftAdapter::saved_key(name, p.key());
+        auto it = adapter.tensors.find(key);
+        if (it == adapter.tensors.end())
+          throw Error(adapter.origin + ": modules_to_save lists '" + name + "' but the file has no '" + key + "'");
+        if (it->second.sizes() != p.value().sizes())
+          throw Error(adapter.origin + ": tensor '" + key + "' has shape " + c10::str(it->second.sizes()) +
+                      " but the model needs " + c10::str(p.value().sizes()));
+        copies.push_back({p.value(), &it->second});
+        used.insert(key);
+      }
     for (const auto& [name, t] : adapter.tensors)
       if (!used.count(name))
         throw Error(adapter.origin + ": tensor '" + name + "' matches no targeted module of this model");
+    for (auto& [dst, src] : copies) dst.copy_(*src);
   } catch (...) {
     detach_lora(model);
     throw;

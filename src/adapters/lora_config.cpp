@@ -32,6 +32,11 @@ void LoraConfig::validate(const std::string& origin) const {
     });
     if (!plain) throw Error(origin + ": target module '" + t + "' is not a module name");
   }
+  for (const auto& m : modules_to_save)
+    if (m.empty() || !std::all_of(m.begin(), m.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+        }))
+      throw Error(origin + ": modules_to_save entry '" + m + "' is not a module name");
 }
 
 nlohmann::json LoraConfig::to_peft_json() const {
@@ -47,7 +52,7 @@ nlohmann::json LoraConfig::to_peft_json() const {
           {"fan_in_fan_out", false},
           {"init_lora_weights", true},
           {"inference_mode", true},
-          {"modules_to_save", nullptr},
+          {"modules_to_save", modules_to_save.empty() ? nlohmann::json(nullptr) : nlohmann::json(modules_to_save)},
           {"layers_to_transform", nullptr},
           {"rank_pattern", nlohmann::json::object()},
           {"alpha_pattern", nlohmann::json::object()},
@@ -90,7 +95,8 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json& j, const std::string
     refuse_if(j.value("use_dora", false), "use_dora: true (DoRA)");
     refuse_if(j.value("fan_in_fan_out", false), "fan_in_fan_out: true");
     refuse_if(j.contains("bias") && j.at("bias") != "none", "bias other than \"none\"");
-    refuse_if(j.contains("modules_to_save") && !j.at("modules_to_save").is_null(), "modules_to_save");
+    if (j.contains("modules_to_save") && !j.at("modules_to_save").is_null())
+      c.modules_to_save = j.at("modules_to_save").get<std::vector<std::string>>();
     refuse_if(j.contains("layers_to_transform") && !j.at("layers_to_transform").is_null(), "layers_to_transform");
     refuse_if(j.contains("rank_pattern") && !j.at("rank_pattern").empty(), "a non-empty rank_pattern");
     refuse_if(j.contains("alpha_pattern") && !j.at("alpha_pattern").empty(), "a non-empty alpha_pattern");

@@ -31,7 +31,11 @@ const ParamSchema<TuningOptions>& tuning_schema() {
         .add_nested<std::vector<std::string>>(
             "lora_targets", [](O& o) -> std::vector<std::string>& { return o.lora.target_modules; },
             "linear layers that get adapters, by module name (PEFT's rule: q_proj selects every "
-            "...self_attn.q_proj), comma-separated, or all");
+            "...self_attn.q_proj), comma-separated, or all")
+        .add_nested<std::vector<std::string>>(
+            "lora_modules_to_save", [](O& o) -> std::vector<std::string>& { return o.lora.modules_to_save; },
+            "modules trained in full beside the adapters and saved with them (PEFT's modules_to_save), "
+            "comma-separated, e.g. lm_head,embed_tokens; empty = none");
     return s;
   }();
   return schema;

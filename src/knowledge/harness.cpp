@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -18,14 +19,31 @@
 #include "loom/core/jsonl.h"
 #include "loom/core/plot.h"
 #include "loom/core/utf8.h"
+#include "loom/knowledge/contamination.h"
 #include "loom/models/generate.h"
 #include "loom/models/model_dir.h"
+#include "loom/tensor/batch.h"
+#include "loom/tensor/eval_mode.h"
 #include "loom/train/trainer.h"
 
 namespace loom {
 namespace fs = std::filesystem;
 
 // ---------- parameters ----------
+
+LoraConfig knowledge_lora_defaults() {
+  LoraConfig c = default_cli_lora();
+  c.r = 16;
+  c.alpha = 32;
+  return c;
+}
+
+DomainOptions knowledge_domain_defaults() {
+  DomainOptions d;
+  d.max_train = 50;
+  d.max_test = 20;
+  return d;
+}
 
 TrainOptions knowledge_round_defaults() {
   TrainOptions t;
@@ -67,8 +85,19 @@ const ParamSchema<KnowledgeOptions>& knowledge_schema() {
              "held-out base-corpus JSONL for perplexity (e.g. data/corpus/valid.jsonl)")
         .add("base_eval_max_batches", &O::base_eval_max_batches,
              "micro-batches of base_eval_data scored per round; 0 = all", {0, 1e9})
+        .add("pretrain_data", &O::pretrain_data,
+             "the base's pretraining JSONL (e.g. data/corpus/train.jsonl), comma-separated: domain items found in "
+             "it or in base_eval_data are refused or dropped (see contamination)")
+        .add_choice("contamination", &O::contamination, {"refuse", "drop"},
+                    "what a domain item found in pretrain_data/base_eval_data does: refuse = the run stops naming "
+                    "it; drop = it leaves the domain (results.json counts them)")
         .add("domains", &O::domains,
-             "domains in order, comma-separated: elements, eng_fra, foldoc, fortunes, or NAME=DIR[@METRIC]")
+             "domains in order, comma-separated: elements, eng_fra, eng_spa, foldoc, fortunes, or "
+             "NAME=DIR[@METRIC]")
+        .add("choice_dictionary", &O::choice_dictionary,
+             "general ability: four-way definition choice (log-likelihood) from this dictd dictionary, "
+             "which must be no domain; empty = off")
+        .add("choice_items", &O::choice_items, "definition-choice items scored per round", {1, 1e6})
         .add("strategy", &O::strategy, "knowledge run: the strategy (see `loom knowledge strategies`)")
         .add("strategies", &O::strategies, "knowledge compare: strategies, comma-separated")
         .add_enum("setting", &O::setting,
@@ -139,6 +168,9 @@ nlohmann::json summarize_matrix(const std::vector<std::vector<double>>& R) {
   s["backward_transfer"] = T > 0 ? nlohmann::json(bwt / static_cast<double>(T)) : nlohmann::json(nullptr);
   s["newest_acquisition"] = R[T][T];
   s["mean_acquisition"] = acq / static_cast<double>(T + 1);
+  double least = R[0][0];
+  for (size_t t = 0; t <= T; ++t) least = std::min(least, R[t][t]);
+  s["min_acquisition"] = least;
   return s;
 }
 
@@ -149,9 +181,59 @@ namespace {
 struct DomainData {
   Domain domain;
   std::vector<Example> train;
-  std::vector<PromptCompletion> eval;  // what R[t][j] scores
+  std::vector<PromptCompletion> eval;        // what R[t][j] scores
+  std::vector<PromptCompletion> paraphrase;  // the same facts in the held-out template (empty: none)
   int64_t max_new_tokens = 16;
 };
+
+// The dictd dictionary a built-in domain is made from (its source must not
+// double as the general-ability test).
+std::string domain_dictionary(const std::string& domain) {
+  static const std::map<std::string, std::string> source = {
+      {"elements", "elements"}, {"eng_fra", "freedict-eng-fra"}, {"eng_spa", "freedict-eng-spa"}, {"foldoc", "foldoc"}};
+  auto it = source.find(domain);
+  return it == source.end() ? "" : it->second;
+}
+
+}  // namespace
+
+double choice_accuracy(CausalLMImpl& model, const Tokenizer& tok, const std::vector<MultipleChoiceItem>& items,
+                       DatasetOptions d) {
+  if (items.empty()) return std::nan("");
+  d.add_eos = false;
+  torch::NoGradGuard no_grad;
+  EvalModeScope eval_mode(model);
+  size_t right = 0;
+  for (const auto& item : items) {
+    size_t best = 0;
+    double best_score = -std::numeric_limits<double>::infinity();
+    for (size_t c = 0; c < item.choices.size(); ++c) {
+      Example e = make_prompt_example(tok, item.prompt, item.choices[c], d);
+      const double log_likelihood =
+          -model.loss_sum(to_tensors(collate({&e}, Packing::PaddingFree, tok.pad_id()))).item<double>();
+      const double score = log_likelihood / static_cast<double>(item.choices[c].size());
+      if (score > best_score) best_score = score, best = c;
+    }
+    right += best == item.answer;
+  }
+  return static_cast<double>(right) / static_cast<double>(items.size());
+}
+
+namespace {
+
+// Σ_modules Σ |A_t A_prevᵀ| between round t's adapter and every earlier
+// round's: how far the new adapter leaves the earlier subspaces (what
+// O-LoRA's penalty lowers).
+double adapter_overlap(const std::string& adapter_dir, const std::vector<std::string>& earlier_dirs) {
+  PeftAdapter now = load_peft_adapter(adapter_dir);
+  double total = 0;
+  for (const auto& dir : earlier_dirs) {
+    PeftAdapter before = load_peft_adapter(dir);
+    for (const auto& m : now.modules())
+      total += torch::matmul(now.factor(m, 'A'), before.factor(m, 'A').t()).abs().sum().item<double>();
+  }
+  return total;
+}
 
 class KnowledgeRun : public RoundContext {
  public:
@@ -161,9 +243,33 @@ class KnowledgeRun : public RoundContext {
     DatasetOptions dopts = options_.train.dataset;
     dopts.overlong = OverlongPolicy::Truncate;
     dopts.empty = EmptyPolicy::Skip;
+    // Knowledge must be new to the base: no item may appear in the text it
+    // was pretrained on, nor in the text its general ability is measured on.
+    std::vector<std::string> corpus_files = options_.pretrain_data;
+    if (!options_.base_eval_data.empty()) corpus_files.push_back(options_.base_eval_data);
+    NgramIndex corpus;
+    if (!corpus_files.empty()) corpus = index_jsonl_texts(corpus_files);
+    std::string corpus_names;
+    for (const auto& f : corpus_files) corpus_names += (corpus_names.empty() ? "" : ", ") + f;
     for (const auto& spec : options_.domains) {
       DomainData d;
       d.domain = build_domain(spec, options_.domain_options);
+      if (!options_.choice_dictionary.empty() && domain_dictionary(d.domain.name) == options_.choice_dictionary)
+        throw Error("choice_dictionary '" + options_.choice_dictionary + "' is the source of domain '" + d.domain.name +
+                    "': general ability must be measured on knowledge that is no domain");
+      if (!corpus_files.empty()) {
+        ContaminationReport report = options_.contamination == "refuse" ? check_contamination(d.domain, corpus)
+                                                                        : drop_contaminated(&d.domain, corpus);
+        contamination_[d.domain.name] = {{"checked", report.checked}, {"found", report.hits.size()}};
+        if (!report.hits.empty() && options_.contamination == "refuse")
+          throw Error("domain '" + d.domain.name + "': " + std::to_string(report.hits.size()) + " of " +
+                      std::to_string(report.checked) + " items appear in " + corpus_names + " (e.g. " +
+                      nlohmann::json(report.hits.front().prompt + report.hits.front().completion).dump() +
+                      "), so they are not new to the base; choose another domain or contamination: drop");
+        if (d.domain.train.empty() || d.domain.test.empty())
+          throw Error("domain '" + d.domain.name + "': nothing is left after dropping the items found in " +
+                      corpus_names);
+      }
       for (const auto& pc : d.domain.train)
         d.train.push_back(make_prompt_example(tokenizer_, pc.prompt, pc.completion, dopts));
       d.train = fit_examples(std::move(d.train), dopts);
@@ -174,6 +280,9 @@ class KnowledgeRun : public RoundContext {
       } else {
         d.eval = d.domain.test;
       }
+      for (const auto& pc : d.eval)
+        if (!pc.paraphrase.empty()) d.paraphrase.push_back({pc.paraphrase, pc.completion});
+      if (d.paraphrase.size() != d.eval.size()) d.paraphrase.clear();  // only a full set is comparable
       size_t longest = 0;
       for (const auto& pc : d.eval) longest = std::max(longest, tokenizer_.encode(pc.completion).size());
       d.max_new_tokens = static_cast<int64_t>(longest) + 4;
@@ -184,6 +293,9 @@ class KnowledgeRun : public RoundContext {
       eopts.empty = EmptyPolicy::Skip;
       base_eval_ = load_jsonl_examples(options_.base_eval_data, tokenizer_, eopts);
     }
+    if (!options_.choice_dictionary.empty())
+      choices_ = definition_choice_items(options_.choice_dictionary, options_.domain_options,
+                                         static_cast<size_t>(options_.choice_items), options_.domain_options.seed);
   }
 
   int round() const override { return round_; }
@@ -235,26 +347,36 @@ class KnowledgeRun : public RoundContext {
     return trainer.model();
   }
 
-  // Scores on every domain's test split, plus base perplexity.
+  // Scores on every domain (recall in the trained template, the same facts
+  // in the held-out template), general ability (definition choice, base
+  // perplexity).
   nlohmann::json evaluate(CausalLMImpl& model) const {
-    nlohmann::json scores = nlohmann::json::object(), samples = nlohmann::json::object();
-    for (const auto& d : domains_) {
+    nlohmann::json scores = nlohmann::json::object(), paraphrase = nlohmann::json::object(),
+                   samples = nlohmann::json::object();
+    auto score = [&](const DomainData& d, const std::vector<PromptCompletion>& items, const std::string& kind) {
       GenerateOptions g;
       g.max_new_tokens = d.max_new_tokens;
       double total = 0;
-      for (size_t i = 0; i < d.eval.size(); ++i) {
-        const auto& pc = d.eval[i];
+      for (size_t i = 0; i < items.size(); ++i) {
+        const auto& pc = items[i];
         std::string answer = generate_text(model, tokenizer_, pc.prompt, g);
         // Answers are one line; anything after a newline is the model rambling on.
         // Byte-level tokens may stop inside a character: keep the text valid UTF-8.
         answer = sanitize_utf8(answer.substr(0, answer.find('\n')));
         total += score_answer(d.domain.metric, answer, pc.completion);
         if (i < 3)
-          samples[d.domain.name].push_back({{"prompt", pc.prompt}, {"reference", pc.completion}, {"answer", answer}});
+          samples[d.domain.name + kind].push_back(
+              {{"prompt", pc.prompt}, {"reference", pc.completion}, {"answer", answer}});
       }
-      scores[d.domain.name] = total / static_cast<double>(d.eval.size());
+      return total / static_cast<double>(items.size());
+    };
+    for (const auto& d : domains_) {
+      scores[d.domain.name] = score(d, d.eval, "");
+      if (!d.paraphrase.empty()) paraphrase[d.domain.name] = score(d, d.paraphrase, " (paraphrase)");
     }
-    nlohmann::json out = {{"scores", scores}, {"samples", samples}};
+    nlohmann::json out = {{"scores", scores}, {"paraphrase_scores", paraphrase}, {"samples", samples}};
+    if (!choices_.empty())
+      out["choice_accuracy"] = choice_accuracy(model, tokenizer_, choices_, options_.train.dataset);
     if (!base_eval_.empty()) {
       auto loss = evaluate_loss(model, base_eval_, tokenizer_.pad_id(), options_.train.micro_batch_size,
                                 options_.base_eval_max_batches);
@@ -287,6 +409,14 @@ class KnowledgeRun : public RoundContext {
         r["round_seconds"] = round_seconds;
         r["peak_rss_mb"] = static_cast<double>(peak_rss_kb()) / 1024.0;
         r.update(stats_);
+        if (round_ > 0 && fs::exists(dir + "/train/adapter/adapter_config.json")) {
+          std::vector<std::string> earlier;
+          for (int j = 0; j < round_; ++j)
+            if (fs::exists(round_dir(j) + "/train/adapter/adapter_config.json"))
+              earlier.push_back(round_dir(j) + "/train/adapter");
+          if (earlier.size() == static_cast<size_t>(round_))
+            r["adapter_overlap"] = adapter_overlap(dir + "/train/adapter", earlier);
+        }
         fs::remove_all(dir + "/train/checkpoints");  // the round is final; its checkpoints only cost disk
         return r;
       }));
@@ -314,18 +444,30 @@ class KnowledgeRun : public RoundContext {
   nlohmann::json write_results(const nlohmann::json& base_scores, const nlohmann::json& rounds) {
     std::vector<std::string> names;
     for (const auto& d : domains_) names.push_back(d.domain.name);
-    std::vector<std::vector<double>> R;
+    std::vector<std::vector<double>> R, P;
+    bool paraphrased = true;
     for (const auto& r : rounds) {
-      std::vector<double> row;
-      for (const auto& n : names) row.push_back(r["scores"][n].get<double>());
+      std::vector<double> row, prow;
+      for (const auto& n : names) {
+        row.push_back(r["scores"][n].get<double>());
+        const auto& p = r.value("paraphrase_scores", nlohmann::json::object());
+        if (p.contains(n))
+          prow.push_back(p[n].get<double>());
+        else
+          paraphrased = false;
+      }
       R.push_back(row);
+      P.push_back(prow);
     }
     nlohmann::json metrics = nlohmann::json::object();
     for (const auto& d : domains_) metrics[d.domain.name] = metric_name(d.domain.metric);
     nlohmann::json base_row = nlohmann::json::array();
     for (const auto& n : names) base_row.push_back(base_scores["scores"][n]);
-    nlohmann::json ppl = nlohmann::json::array();
-    for (const auto& r : rounds) ppl.push_back(r.value("base_perplexity", std::nan("")));
+    nlohmann::json ppl = nlohmann::json::array(), choice = nlohmann::json::array();
+    for (const auto& r : rounds) {
+      ppl.push_back(r.value("base_perplexity", std::nan("")));
+      choice.push_back(r.value("choice_accuracy", std::nan("")));
+    }
     nlohmann::json results = {{"strategy", options_.strategy},
                               {"tuning", tuning_name(options_.tuning.tuning)},
                               {"setting", setting_name(options_.setting)},
@@ -337,9 +479,22 @@ class KnowledgeRun : public RoundContext {
                               {"base_model_perplexity", base_scores.value("base_perplexity", std::nan(""))},
                               {"matrix", R},
                               {"base_perplexity", ppl},
+                              {"base_model_choice_accuracy", base_scores.value("choice_accuracy", std::nan(""))},
+                              {"choice_accuracy", choice},
+                              {"contamination", contamination_},
                               {"summary", summarize_matrix(R)},
                               {"rounds", rounds}};
     results["summary"]["final_base_perplexity"] = ppl.back();
+    results["summary"]["final_choice_accuracy"] = choice.back();
+    if (rounds.back().contains("adapter_overlap"))
+      results["summary"]["final_adapter_overlap"] = rounds.back()["adapter_overlap"];
+    if (paraphrased) {
+      nlohmann::json base_p = nlohmann::json::array();
+      for (const auto& n : names) base_p.push_back(base_scores["paraphrase_scores"][n]);
+      results["paraphrase_base_scores"] = base_p;
+      results["paraphrase_matrix"] = P;
+      results["paraphrase_summary"] = summarize_matrix(P);
+    }
     write_file_atomic(out_ + "/results.json", results.dump(2));
     std::ostringstream csv;
     csv << "round";
@@ -400,6 +555,8 @@ class KnowledgeRun : public RoundContext {
   Tokenizer tokenizer_;
   std::vector<DomainData> domains_;
   std::vector<Example> base_eval_;
+  std::vector<MultipleChoiceItem> choices_;
+  nlohmann::json contamination_ = nlohmann::json::object();
   int round_ = 0;
   nlohmann::json stats_ = nlohmann::json::object();
 };
@@ -449,12 +606,14 @@ std::string compare_knowledge(const KnowledgeOptions& options, const std::vector
                         {"seed", seed},
                         {"dir", dir},
                         {"summary", r["summary"]},
+                        {"paraphrase_summary", r.value("paraphrase_summary", nlohmann::json())},
                         {"matrix", r["matrix"]},
                         {"seconds", seconds}});
       }
     }
   // Mean and half-range over seeds per (strategy, tuning).
   auto stat = [](const std::vector<double>& v) {
+    if (v.empty() || std::isnan(v.front())) return std::string("–");
     double mean = 0, lo = v.front(), hi = v.front();
     for (double x : v) mean += x, lo = std::min(lo, x), hi = std::max(hi, x);
     mean /= static_cast<double>(v.size());
@@ -466,8 +625,9 @@ std::string compare_knowledge(const KnowledgeOptions& options, const std::vector
     return std::string(buf);
   };
   std::ostringstream md;
-  md << "| strategy | tuning | average score | backward transfer | newest acquisition | mean acquisition | base ppl | "
-        "time/run (s) |\n|---|---|---|---|---|---|---|---|\n";
+  md << "| strategy | tuning | recall: final average | recall: backward transfer | recall: mean acquisition | "
+        "recall: min acquisition | paraphrase: final average | paraphrase: mean acquisition | definition choice "
+        "(acc_norm) | base ppl | adapter overlap | time/run (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   std::map<std::pair<std::string, std::string>, std::vector<const nlohmann::json*>> groups;
   std::vector<std::pair<std::string, std::string>> order;
   for (const auto& r : runs) {
@@ -479,16 +639,25 @@ std::string compare_knowledge(const KnowledgeOptions& options, const std::vector
     std::map<std::string, std::vector<double>> cols;
     for (const auto* r : groups[key]) {
       const auto& s = (*r)["summary"];
+      const auto& p = (*r)["paraphrase_summary"];
+      auto number = [](const nlohmann::json& j, const char* k) {
+        return j.is_object() && j.contains(k) && j[k].is_number() ? j[k].get<double>() : std::nan("");
+      };
       cols["avg"].push_back(s["average_accuracy"]);
       cols["bwt"].push_back(s["backward_transfer"].is_null() ? 0.0 : s["backward_transfer"].get<double>());
-      cols["new"].push_back(s["newest_acquisition"]);
       cols["acq"].push_back(s["mean_acquisition"]);
-      cols["ppl"].push_back(s.value("final_base_perplexity", std::nan("")));
+      cols["min"].push_back(s["min_acquisition"]);
+      cols["pavg"].push_back(number(p, "average_accuracy"));
+      cols["pacq"].push_back(number(p, "mean_acquisition"));
+      cols["mc"].push_back(number(s, "final_choice_accuracy"));
+      cols["ppl"].push_back(number(s, "final_base_perplexity"));
+      cols["ovl"].push_back(number(s, "final_adapter_overlap"));
       cols["sec"].push_back((*r)["seconds"]);
     }
-    md << "| " << key.first << " | " << key.second << " | " << stat(cols["avg"]) << " | " << stat(cols["bwt"]) << " | "
-       << stat(cols["new"]) << " | " << stat(cols["acq"]) << " | " << stat(cols["ppl"]) << " | " << stat(cols["sec"])
-       << " |\n";
+    md << "| " << key.first << " | " << key.second;
+    for (const char* c : {"avg", "bwt", "acq", "min", "pavg", "pacq", "mc", "ppl", "ovl", "sec"})
+      md << " | " << stat(cols[c]);
+    md << " |\n";
   }
   nlohmann::json summary = {{"setting", setting_name(options.setting)},
                             {"domains", options.domains},

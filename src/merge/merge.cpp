@@ -109,6 +109,9 @@ void merge_adapter_deltas_into(CausalLMImpl& base, const std::vector<PeftAdapter
   for (auto& [name, layer] : linear_layers(base)) modules.emplace(name, layer);
   std::set<std::string> touched;
   for (const auto& a : adapters)
+    if (!a.saved_tensors().empty())
+      throw Error(a.origin + ": merging an adapter with modules_to_save is not supported (merge the full models)");
+  for (const auto& a : adapters)
     for (const auto& m : a.modules()) {
       if (!modules.count(m))
         throw Error(a.origin + ": tensor '" + PeftAdapter::key(m, 'A') + "' matches no module of the base");
@@ -148,6 +151,8 @@ PeftAdapter merge_adapters_peft(const std::vector<PeftAdapter>& adapters, const 
                   "; PEFT's factor-wise merge needs one rank (use lora_merge: delta)");
     if (a.modules() != adapters[0].modules())
       throw Error("merge (lora_merge: peft): " + a.origin + " targets other modules than " + adapters[0].origin);
+    if (!a.saved_tensors().empty())
+      throw Error(a.origin + ": merging an adapter with modules_to_save is not supported (merge the full models)");
   }
   torch::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(options.seed);

@@ -7,6 +7,7 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/safetensors.h"
 #include "loom/models/model_dir.h"
+#include "loom/tensor/tensor_io.h"
 #include "loom/train/trainer.h"
 #include "temp_dir.h"
 #include "test_util.h"
@@ -267,4 +268,60 @@ TEST(Lora, AdaptsAnyModelWithLinearLayersByName) {
   EXPECT_FALSE(has_lora(net));
   EXPECT_NE(error_of([&] { attach_lora(net, tiny_lora({"third"}), 1); }).find("'third' selects no linear layer"),
             std::string::npos);
+}
+
+TEST(Lora, ModulesToSaveTrainBesideTheAdapterAndRoundTripInPeftsLayout) {
+  const std::string dir = fresh_temp_dir("peft_mts");
+  LlamaForCausalLM m(tiny_config());
+  m->reset_parameters(5);
+  LoraConfig cfg = tiny_lora({"q_proj"});
+  cfg.modules_to_save = {"lm_head", "embed_tokens"};
+  attach_lora(*m, cfg, 3);
+  // lm_head and the embeddings train; the rest of the base stays frozen.
+  for (const auto& p : m->named_parameters()) {
+    const bool saved = p.key() == "lm_head.weight" || p.key() == "model.embed_tokens.weight";
+    EXPECT_EQ(p.value().requires_grad(), saved || is_lora_parameter(p.key())) << p.key();
+  }
+  randomize_b(*m, 4);
+  {
+    torch::NoGradGuard g;
+    m->lm_head->weight.add_(0.1);
+    m->model->embed_tokens->weight.mul_(1.5);
+  }
+  save_peft_adapter(dir, *m);
+  // PEFT's get_peft_model_state_dict strips "modules_to_save." and ".default".
+  auto file = safetensors::File::read(dir + "/adapter_model.safetensors");
+  EXPECT_TRUE(file.contains("base_model.model.lm_head.weight"));
+  EXPECT_TRUE(file.contains("base_model.model.model.embed_tokens.weight"));
+  EXPECT_EQ(file.tensors().size(), 2u * 2u + 2u);
+  auto config = nlohmann::json::parse(read_file_text(dir + "/adapter_config.json"));
+  EXPECT_EQ(config["modules_to_save"], nlohmann::json({"lm_head", "embed_tokens"}));
+
+  LlamaForCausalLM fresh(tiny_config());
+  fresh->reset_parameters(5);
+  auto batch = tiny_batch();
+  const auto before = fresh->forward(batch);
+  PeftAdapter loaded = load_peft_adapter(dir);
+  EXPECT_EQ(loaded.saved_tensors().size(), 2u);
+  EXPECT_EQ(loaded.modules().size(), 2u);  // the q_proj of each layer
+  apply_peft_adapter(*fresh, loaded);
+  EXPECT_TRUE(torch::allclose(fresh->forward(batch), m->forward(batch), 1e-6, 1e-6));
+  EXPECT_FALSE(torch::allclose(fresh->forward(batch), before, 1e-3, 1e-3));
+  // Merging keeps the trained modules (merge_and_unload).
+  merge_lora(*fresh);
+  EXPECT_TRUE(torch::allclose(fresh->forward(batch), m->forward(batch), 1e-5, 1e-5));
+
+  // A file without the listed module's tensor is refused, naming the key.
+  auto tensors = load_tensors(dir + "/adapter_model.safetensors");
+  tensors.erase("base_model.model.lm_head.weight");
+  save_tensors(dir + "/adapter_model.safetensors", NamedTensors(tensors.begin(), tensors.end()), {{"format", "pt"}});
+  LlamaForCausalLM other(tiny_config());
+  auto e = error_of([&] { apply_peft_adapter(*other, load_peft_adapter(dir)); });
+  EXPECT_NE(e.find("no 'base_model.model.lm_head.weight'"), std::string::npos) << e;
+  EXPECT_FALSE(has_lora(*other));  // nothing half-applied
+  // A name that selects nothing is an error naming it.
+  cfg.modules_to_save = {"lm_hed"};
+  LlamaForCausalLM third(tiny_config());
+  e = error_of([&] { attach_lora(*third, cfg, 0); });
+  EXPECT_NE(e.find("modules_to_save entry 'lm_hed' selects no module"), std::string::npos) << e;
 }

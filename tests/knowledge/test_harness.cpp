@@ -5,6 +5,7 @@
 #include "error_message.h"
 #include "loom/adapters/lora.h"
 #include "loom/core/atomic_file.h"
+#include "loom/core/json.h"
 #include "loom/core/jsonl.h"
 #include "loom/knowledge/harness.h"
 #include "loom/merge/merge.h"
@@ -37,7 +38,8 @@ struct Fixture {
       std::vector<nlohmann::json> train, test;
       for (int i = 0; i < 12; ++i) {
         nlohmann::json row = {{"prompt", std::string(d) + " " + std::to_string(i) + ":"},
-                              {"completion", " " + std::to_string(i * 7 % 10)}};
+                              {"completion", " " + std::to_string(i * 7 % 10)},
+                              {"paraphrase", "what is " + std::string(d) + " " + std::to_string(i) + "?"}};
         (i < 9 ? train : test).push_back(row);
       }
       make_dirs(dir + "/" + d);
@@ -55,6 +57,7 @@ struct Fixture {
     p.set("progress", "false", "test");
     p.set("log_every", "100", "test");
     p.set("checkpoint_every", "2", "test");
+    p.set("choice_dictionary", "", "test");
     options = knowledge_options_from_params(p);
   }
 };
@@ -68,6 +71,7 @@ TEST(Knowledge, SummaryOfTheRetentionMatrix) {
   EXPECT_DOUBLE_EQ(s["backward_transfer"].get<double>(), -0.3);
   EXPECT_DOUBLE_EQ(s["newest_acquisition"].get<double>(), 0.9);
   EXPECT_DOUBLE_EQ(s["mean_acquisition"].get<double>(), 0.85);
+  EXPECT_DOUBLE_EQ(s["min_acquisition"].get<double>(), 0.8);
 }
 
 TEST(Knowledge, ReplayResamplingUsesEveryExampleBeforeRepeating) {
@@ -157,6 +161,11 @@ TEST(KnowledgeSlow, SequentialLoraRunWritesTheMatrixAndResumesPerRound) {
   auto again = run_knowledge(f.options, out);
   EXPECT_EQ(fs::last_write_time(out + "/round-1/scores.json"), round1_time);
   EXPECT_EQ(again["matrix"], r["matrix"]);
+  // The same facts in the held-out template are scored beside recall.
+  ASSERT_EQ(r["paraphrase_matrix"].size(), 2u);
+  EXPECT_EQ(r["paraphrase_matrix"][1].size(), 2u);
+  EXPECT_TRUE(r["paraphrase_summary"].contains("mean_acquisition"));
+  EXPECT_TRUE(r["rounds"][1].contains("adapter_overlap"));
   std::string csv = read_file_text(out + "/matrix.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "round,colours,sums,base_perplexity");
 }
@@ -223,6 +232,9 @@ TEST(KnowledgeSlow, OLoraPenaltyMakesRoundTwoMoreOrthogonalToRoundOne) {
   EXPECT_TRUE(torch::equal(load_peft_adapter(f.dir + "/off/round-1/train/adapter").tensors.begin()->second,
                            load_peft_adapter(f.dir + "/on/round-1/train/adapter").tensors.begin()->second));
   const double off = cross_overlap(f.dir + "/off"), with_penalty = cross_overlap(f.dir + "/on");
+  // The harness reports the same overlap in every LoRA run's results.
+  auto reported = read_json_file(f.dir + "/on/results.json")["rounds"][1]["adapter_overlap"].get<double>();
+  EXPECT_NEAR(reported, with_penalty, 1e-6 * with_penalty);
   std::cerr << "O-LoRA overlap: lambda 0 -> " << off << ", lambda 50 -> " << with_penalty << "\n";
   EXPECT_LT(with_penalty, 0.8 * off);
 }
@@ -230,6 +242,26 @@ TEST(KnowledgeSlow, OLoraPenaltyMakesRoundTwoMoreOrthogonalToRoundOne) {
 TEST(KnowledgeSlow, MergeTiesRoundIsTheTiesMergeOfThePerDomainAdapters) {
   Fixture f("k_ties");
   f.options.strategy = "merge_ties";
+  // The default is PEFT's factor-wise merge (the paper's call): round 2 is
+  // add_weighted_adapter's TIES of the two adapters, merged into the base.
+  run_knowledge(f.options, f.dir + "/peft");
+  {
+    const std::string out = f.dir + "/peft";
+    std::vector<PeftAdapter> adapters = {load_peft_adapter(out + "/round-1/train/adapter"),
+                                         load_peft_adapter(out + "/round-2/train/adapter")};
+    MergeOptions mo;
+    mo.method = "ties";
+    CausalLM expected = load_model_dir(f.dir + "/base").model;
+    apply_peft_adapter(*expected, merge_adapters_peft(adapters, {{1.0, 0.2}, {1.0, 0.2}}, mo));
+    merge_lora(*expected);
+    auto got = model_state(*load_model_dir(out + "/round-2/model").model), want = model_state(*expected);
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_TRUE(torch::allclose(got[i].second, want[i].second, 1e-6, 1e-7)) << want[i].first;
+  }
+  // The variant: the exact ΔW = s·B·A of each adapter, TIES-merged.
+  auto params = std::make_shared<Params>(*f.options.strategy_params);
+  params->set("lora_merge", "delta", "test");
+  f.options.strategy_params = params;
   const std::string out = f.dir + "/run";
   run_knowledge(f.options, out);
   // Recompute round 2 from its two adapters with the merge module directly.
@@ -252,4 +284,51 @@ TEST(KnowledgeSlow, MergeTiesRoundIsTheTiesMergeOfThePerDomainAdapters) {
   mo.method = "linear";
   merge_adapter_deltas_into(*average, adapters, {{0.5, 1}, {0.5, 1}}, mo);
   EXPECT_FALSE(torch::equal(model_state(*average)[2].second, got[2].second));
+}
+
+TEST(KnowledgeSlow, ADomainItemInThePretrainingCorpusIsRefusedOrDropped) {
+  Fixture f("k_contam");
+  // "colours 10: 0" is a test item of the colours domain; plant it in the corpus.
+  write_jsonl_atomic(f.dir + "/pretrain.jsonl",
+                     {{{"text", "unrelated text"}}, {{"text", "and then: colours 10: 0, they said"}}});
+  f.options.pretrain_data = {f.dir + "/pretrain.jsonl"};
+  auto e = error_of([&] { run_knowledge(f.options, f.dir + "/refused"); });
+  EXPECT_NE(e.find("domain 'colours': 1 of 12 items appear in " + f.dir + "/pretrain.jsonl"), std::string::npos) << e;
+  EXPECT_NE(e.find("colours 10: 0"), std::string::npos) << e;
+  // The held-out evaluation text is checked too.
+  f.options.pretrain_data.clear();
+  write_jsonl_atomic(f.dir + "/base_eval.jsonl", {{{"text", "sums 3: 1"}}});
+  e = error_of([&] { run_knowledge(f.options, f.dir + "/refused2"); });
+  EXPECT_NE(e.find("domain 'sums': 1 of 12 items appear in"), std::string::npos) << e;
+  // contamination: drop removes the item and records it.
+  f.options.contamination = "drop";
+  f.options.steps_per_round = 1;
+  auto r = run_knowledge(f.options, f.dir + "/dropped");
+  EXPECT_EQ(r["contamination"]["sums"]["found"], 1);
+  EXPECT_EQ(r["contamination"]["colours"]["found"], 0);
+}
+
+TEST(Knowledge, ChoiceAccuracyPicksTheHighestLogLikelihoodPerByte) {
+  TokenizerTrainOptions t;
+  t.vocab_size = 259;
+  Tokenizer tok = Tokenizer::train({"abc"}, t);
+  LlamaConfig cfg = tiny_config();
+  cfg.vocab_size = tok.vocab_size();
+  LlamaForCausalLM model(cfg);
+  model->reset_parameters(3);
+  MultipleChoiceItem item{"word:", {" a cat", " the long dog", " xq", " zzzz zz"}, 0};
+  DatasetOptions d;
+  d.add_eos = false;
+  // Per-byte log-likelihood of each choice, from the trainer's own loss.
+  std::vector<double> per_byte;
+  for (const auto& c : item.choices) {
+    auto loss = evaluate_loss(*model, {make_prompt_example(tok, item.prompt, c, d)}, tok.pad_id(), 1);
+    per_byte.push_back(-loss.loss * static_cast<double>(loss.label_tokens) / static_cast<double>(c.size()));
+  }
+  const auto best = static_cast<size_t>(std::max_element(per_byte.begin(), per_byte.end()) - per_byte.begin());
+  const auto worst = static_cast<size_t>(std::min_element(per_byte.begin(), per_byte.end()) - per_byte.begin());
+  item.answer = best;
+  EXPECT_EQ(choice_accuracy(*model, tok, {item}, d), 1.0);
+  item.answer = worst;
+  EXPECT_EQ(choice_accuracy(*model, tok, {item, item}, d), 0.0);
 }

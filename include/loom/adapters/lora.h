@@ -7,6 +7,13 @@
 // `adapter_config.json` + `adapter_model.safetensors` with keys
 // `base_model.model.<module>.lora_A.weight` / `.lora_B.weight`.
 //
+// modules_to_save (e.g. lm_head, embed_tokens) train in full beside the
+// adapters. PEFT holds them as `<name>.modules_to_save.default.weight` in the
+// live model and its get_peft_model_state_dict strips "modules_to_save." and
+// ".default" on saving, so the file holds `base_model.model.lm_head.weight`;
+// loom writes and reads exactly that. loom trains the module in place (PEFT
+// trains a copy): merging keeps the trained weights, as merge_and_unload does.
+//
 //   loom::attach_lora(*model, cfg, /*seed=*/0);      // only A and B train
 //   ... train ...
 //   loom::save_peft_adapter("out/adapter", *model);
@@ -44,7 +51,7 @@ class LoraExtension : public LinearExtension {
 
 // Adds fresh adapters to the layers config.target_modules selects (A ~
 // PEFT's Kaiming-uniform init, B = 0, so the output is unchanged) and
-// freezes every other parameter. Refuses a model whose layers already carry
+// freezes every other parameter except those of config.modules_to_save. Refuses a model whose layers already carry
 // an extension.
 void attach_lora(torch::nn::Module& model, const LoraConfig& config, uint64_t seed);
 bool has_lora(torch::nn::Module& model);
@@ -54,8 +61,13 @@ std::vector<std::pair<std::string, LoraExtension*>> lora_adapters(torch::nn::Mod
 // W += scaling · B·A for every adapter, removes the adapters and unfreezes
 // the model (PEFT's merge_and_unload).
 void merge_lora(torch::nn::Module& model);
-// Removes the adapters without merging.
+// Removes the adapters without merging (modules_to_save keep their weights).
 void detach_lora(torch::nn::Module& model);
+
+// The modules config.modules_to_save selects, by full name; an entry that
+// selects nothing is an error naming it.
+std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> modules_to_save(
+    torch::nn::Module& model, const std::vector<std::string>& names, const std::string& origin);
 
 // ΔW = scaling · B·A per adapted module, by module name.
 std::map<std::string, torch::Tensor> lora_delta_weights(torch::nn::Module& model);
@@ -69,9 +81,13 @@ struct PeftAdapter {
   std::string origin;  // the directory, for errors
 
   static std::string key(const std::string& module, char factor);  // factor 'A' or 'B'
+  // A modules_to_save tensor: base_model.model.<module>.<parameter>.
+  static std::string saved_key(const std::string& module, const std::string& parameter);
   const torch::Tensor& factor(const std::string& module, char which) const;
-  // Module names the adapter covers, sorted.
+  // Module names the adapter covers with A/B factors, sorted.
   std::vector<std::string> modules() const;
+  // The modules_to_save tensors by key.
+  std::map<std::string, torch::Tensor> saved_tensors() const;
 };
 
 PeftAdapter peft_adapter_of(torch::nn::Module& model);

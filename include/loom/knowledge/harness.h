@@ -8,6 +8,9 @@
 //   average_accuracy  mean_j R[T][j]
 //   backward_transfer mean_{j<T} (R[T][j] - R[j][j])     (negative = forgetting)
 //   newest_acquisition R[T][T]; mean_acquisition mean_t R[t][t]
+//   min_acquisition   min_t R[t][t]
+//   the same on P, the same facts asked in a held-out template (paraphrase)
+//   choice_accuracy   four-way definition choice (general ability), per round
 //   base_perplexity   on held-out base-corpus text, per round
 //
 // It writes OUT/results.json, OUT/matrix.csv, OUT/heatmap.png, OUT/curves.png.
@@ -38,6 +41,12 @@ nlohmann::json run_knowledge(const KnowledgeOptions& options, const std::string&
 std::string compare_knowledge(const KnowledgeOptions& options, const std::vector<std::string>& strategies,
                               const std::vector<Tuning>& tunings, const std::vector<uint64_t>& seeds,
                               const std::string& out_dir);
+
+// lm-eval's acc_norm on multiple-choice items: the share of items whose
+// right choice has the highest log-likelihood per byte given the prompt
+// (no end-of-text token after a choice).
+double choice_accuracy(CausalLMImpl& model, const Tokenizer& tokenizer, const std::vector<MultipleChoiceItem>& items,
+                       DatasetOptions dataset);
 
 // Summary numbers from R (rows = rounds, columns = domains).
 nlohmann::json summarize_matrix(const std::vector<std::vector<double>>& matrix);

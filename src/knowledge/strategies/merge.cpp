@@ -3,6 +3,7 @@
 // merge method per registered name (merge/merge.h).
 #include "loom/merge/merge.h"
 
+#include "loom/core/error.h"
 #include "loom/models/model_dir.h"
 #include "strategies.h"
 
@@ -10,8 +11,11 @@ namespace loom {
 
 namespace {
 
+// The paper merges adapters with PEFT's add_weighted_adapter, which merges A
+// and B separately (cross terms B_i A_j included): that is the default; the
+// exact ΔW = s·B·A merge is the variant.
 struct MergeStrategyOptions {
-  LoraMergeMode lora_merge = LoraMergeMode::Delta;
+  LoraMergeMode lora_merge = LoraMergeMode::Peft;
   double density = 0.2;
 };
 
@@ -20,7 +24,8 @@ const ParamSchema<MergeStrategyOptions>& merge_schema() {
     ParamSchema<MergeStrategyOptions> s;
     s.add_enum("lora_merge", &MergeStrategyOptions::lora_merge,
                EnumNames<LoraMergeMode>{{LoraMergeMode::Delta, "delta"}, {LoraMergeMode::Peft, "peft"}},
-               "merging adapters: delta = exact B·A; peft = A and B separately (PEFT)")
+               "merging adapters: peft = A and B separately, as PEFT's add_weighted_adapter (the paper's); "
+               "delta = the exact ΔW = s·B·A")
         .add("merge_density", &MergeStrategyOptions::density, "TIES/DARE density (share of each task vector kept)",
              {1e-9, 1});
     return s;
@@ -32,6 +37,10 @@ class Merge : public Strategy {
  public:
   Merge(std::string method, MergeStrategyOptions o) : method_(std::move(method)), o_(o) {}
   bool needs_past_data() const override { return false; }
+  void check(const KnowledgeOptions& o) const override {
+    if (o.tuning.tuning == Tuning::Lora && !o.tuning.lora.modules_to_save.empty())
+      throw Error("merge strategies do not merge modules_to_save (lora_modules_to_save); use tuning: full");
+  }
   CausalLM run_round(RoundContext& ctx) override {
     const int t = ctx.round();
     const auto& o = ctx.options();
