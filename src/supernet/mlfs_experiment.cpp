@@ -161,11 +161,14 @@ std::string show(const Spread& s, int digits) {
 // The score a table reports: accuracy for classification, loss for LM.
 double headline(TaskKind kind, const TaskScore& s) { return kind == TaskKind::Classify ? s.accuracy : s.loss; }
 
-ElasticTransformer load_elastic(const std::string& dir) {
-  LoadedModel m = load_model_dir(dir);
-  if (m.model->model_type() == "llama") return elastic_from_llama(*as_llama(m.model, dir));
-  return ElasticTransformer(as_elastic_transformer(m.model, dir));
+// A dense model as an elastic transformer: extraction writes uniform
+// decoder subnets as plain llama models.
+ElasticTransformer as_elastic(const CausalLM& model, const std::string& origin) {
+  if (model->model_type() == "llama") return elastic_from_llama(*as_llama(model, origin));
+  return ElasticTransformer(as_elastic_transformer(model, origin));
 }
+
+ElasticTransformer load_elastic(const std::string& dir) { return as_elastic(load_model_dir(dir).model, dir); }
 
 struct DenseResult {
   TaskScore valid, test;
@@ -409,12 +412,12 @@ nlohmann::json run_mlfs_experiment(const MlfsExperimentOptions& x, const std::st
       nlohmann::json scratch_rows = nlohmann::json::array(), sliced_rows = nlohmann::json::array();
       std::vector<TaskScore> scratch_scores, sliced_scores;
       for (const auto& spec : probes) {
-        ElasticTransformer random_init(as_elastic_transformer(extract_transformer(*teacher, spec), "scratch"));
+        ElasticTransformer random_init = as_elastic(extract_transformer(*teacher, spec), "scratch");
         random_init->reset_parameters(seed + 1000);
         DenseResult r0 = train_dense(random_init, nullptr, data, variant, baseline_loop, 0, 0, seed);
         scratch_scores.push_back(r0.test);
         const double prune0 = process_cpu_seconds();
-        ElasticTransformer sliced(as_elastic_transformer(extract_transformer(*reordered, spec), "sliced"));
+        ElasticTransformer sliced = as_elastic(extract_transformer(*reordered, spec), "sliced");
         const double prune_cpu = process_cpu_seconds() - prune0;
         DenseResult r1 = train_dense(sliced, teacher.get(), data, variant, baseline_loop, x.baseline_alpha, 0, seed);
         sliced_scores.push_back(r1.test);
@@ -435,8 +438,8 @@ nlohmann::json run_mlfs_experiment(const MlfsExperimentOptions& x, const std::st
       loop.steps = x.init_steps;
       ElasticTransformer reordered = load_elastic(variant.teacher);
       reorder_by_importance(*reordered, calibration_of(data, variant));
-      ElasticTransformer sliced(as_elastic_transformer(extract_transformer(*reordered, spec), "sliced"));
-      ElasticTransformer random_init(as_elastic_transformer(extract_transformer(*teacher, spec), "random"));
+      ElasticTransformer sliced = as_elastic(extract_transformer(*reordered, spec), "sliced");
+      ElasticTransformer random_init = as_elastic(extract_transformer(*teacher, spec), "random");
       random_init->reset_parameters(seed + 2000);
       DenseResult rs = train_dense(sliced, nullptr, data, variant, loop, 0, x.init_eval_every, seed);
       DenseResult rr = train_dense(random_init, nullptr, data, variant, loop, 0, x.init_eval_every, seed);
@@ -471,12 +474,12 @@ nlohmann::json run_mlfs_experiment(const MlfsExperimentOptions& x, const std::st
         SubnetChoice c = search_subnet(s, {{CostMetric::Params, f * teacher_params}}, x.search, nullptr);
         CausalLM dense = extract_transformer(*s.model, c.spec);
         mlfs_cpu.push_back(process_cpu_seconds() - c0);
-        auto de = as_elastic_transformer(dense, "subnet");
+        ElasticTransformer de = as_elastic(dense, "subnet");
         mlfs_score.push_back(
             headline(kind, evaluate_subnet(*de, kind, de->full_spec(), data.test, base.eval_batch_size)));
         const TransformerSpec spec = probe_spec(*teacher, space, variant.space.depth_rule, f * teacher_params);
         const double p0 = process_cpu_seconds();
-        ElasticTransformer sliced(as_elastic_transformer(extract_transformer(*reordered, spec), "sliced"));
+        ElasticTransformer sliced = as_elastic(extract_transformer(*reordered, spec), "sliced");
         const double prune_cpu = process_cpu_seconds() - p0;
         DenseResult r = train_dense(sliced, teacher.get(), data, variant, baseline_loop, x.baseline_alpha, 0, seed);
         base_cpu.push_back(prune_cpu + r.cpu_seconds);

@@ -83,6 +83,25 @@ const EnumNames<SupernetTuning>& supernet_tuning_names();
 enum class HiddenProjectionKind { LoraA, Slice };
 const EnumNames<HiddenProjectionKind>& hidden_projection_names();
 
+// Where the paper is silent, loom chooses (docs/supernet.md, "Choices"),
+// and every choice is a key:
+//  - stage lengths, learning rates and batch sizes: not given; stages 1-2
+//    use a higher LR than stage 0 (only the adapter trains) and no weight
+//    decay on it;
+//  - lora_alpha = 2r (PEFT's common default) and LoRA on every projection;
+//  - the task head (encoders) is new and trains beside the adapter in
+//    stages 1-2 (PEFT's modules_to_save); the frozen teacher's weights
+//    never move;
+//  - hidden_projection: the "maxnet's low-dimensional projections" are
+//    read as the shared adapter's A of each layer's q_proj ([r, hidden],
+//    first-k columns for a subnet, detached); `slice` compares first-k
+//    channels instead;
+//  - layer_mapping: a subnet layer is compared with the maxnet layer it
+//    was sliced from (same) or the one at the same relative depth;
+//  - gamma (the gradient-scale exponent) is not given: tuned on seed 0's
+//    validation score by the experiment, 0 = off by default;
+//  - importance reordering (Minitron) before stage 1 is loom's addition,
+//    on by default, an ablation in the docs.
 struct MlfsOptions {
   TaskKind task = TaskKind::Classify;
   std::string teacher;  // model directory: a loom_encoder (classify) or a llama decoder (lm)
@@ -96,18 +115,18 @@ struct MlfsOptions {
   LoopOptions stage2{150, 16, 3e-3, 0.1, 0.0, 0.9, 0.999, 10, 1.0, 25, 100, 0};
   bool multistage = true;  // false: no stage 1; stage 2 takes stage1_steps + stage2_steps
   SupernetTuning tuning = SupernetTuning::Lora;
-  int64_t lora_r = 8;
+  int64_t lora_r = 8;  // MLFS: 8
   double lora_alpha = 16;
   std::string lora_targets = "all";
   bool importance_reorder = true;
   int64_t calibration_examples = 128;
 
-  std::string sampler = "sandwich";
+  std::string sampler = "sandwich";  // MLFS is silent; Once-for-All's sandwich rule
   int64_t num_random = 2;
   TransformerSpaceOptions space;
   LayerMapping layer_mapping = LayerMapping::Same;
   HiddenProjectionKind hidden_projection = HiddenProjectionKind::LoraA;
-  DistillOptions distill;
+  DistillOptions distill;  // α = 0.9, β = 0.1 (MLFS); T = 1 and γ = 0 where it is silent
   int64_t eval_batch_size = 32;
   uint64_t seed = 0;
   int threads = 1;
