@@ -40,6 +40,7 @@ LOOM_COMMAND(setup_merge);
 LOOM_COMMAND(setup_fl);
 LOOM_COMMAND(setup_moe);
 LOOM_COMMAND(setup_tokenize);
+LOOM_COMMAND(setup_supernet);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -53,6 +54,8 @@ inline const std::vector<Command>& commands() {
       {"moe", "mixtures of domain experts: mix models, blend adapters, train routers, score domains", setup_moe},
       {"fl", "robust federated learning: aggregators, simulation, gRPC server and parties", setup_fl},
       {"ot", "optimal transport with order constraints", setup_ot, true},
+      {"supernet", "MLFS supernets: elastic transformers, LoRA stages, distillation, search, extraction",
+       setup_supernet},
       {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize, true},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };
