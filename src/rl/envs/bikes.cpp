@@ -1,0 +1,4 @@
+#include "envs.h"
+namespace loom::rl {
+void register_bikes_environment(Registry<EnvironmentEntry>&) {}
+}  // namespace loom::rl
