@@ -39,6 +39,7 @@ LOOM_COMMAND(setup_knowledge);
 LOOM_COMMAND(setup_merge);
 LOOM_COMMAND(setup_fl);
 LOOM_COMMAND(setup_tokenize);
+LOOM_COMMAND(setup_np);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -52,6 +53,7 @@ inline const std::vector<Command>& commands() {
       {"fl", "robust federated learning: aggregators, simulation, gRPC server and parties", setup_fl},
       {"ot", "optimal transport with order constraints", setup_ot, true},
       {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize, true},
+      {"np", "neural-progressive hedging: RL policies that meet constraints at execution time", setup_np},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };
   return table;

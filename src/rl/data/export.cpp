@@ -49,18 +49,23 @@ int run_program(const std::vector<std::string>& args) {
 PriceTable from_r(const RSource& src, const std::string& rscript, const std::string& out) {
   const std::string tmp = out + ".r-export.tmp";
   // The output path travels as an argument, never inside the R code.
-  const std::string code = std::string("suppressMessages(library(") + src.package + ")); data(" + src.data +
-                           ", package = \"" + src.package + "\"); x <- " + src.data + "; p <- " + src.prices +
-                           "; m <- as.matrix(p); if (is.null(colnames(m))) colnames(m) <- \"" + src.data +
-                           "\"; write.csv(data.frame(date = format(as.Date(rownames(m))), m, check.names = FALSE), "
-                           "file = commandArgs(trailingOnly = TRUE)[1], row.names = FALSE, quote = FALSE)";
+  const std::string code =
+      std::string("suppressMessages(library(") + src.package + ")); data(" + src.data + ", package = \"" + src.package +
+      "\"); x <- " + src.data + "; p <- " + src.prices +
+      "; m <- as.matrix(p); if (is.null(colnames(m))) colnames(m) <- \"" + src.data +
+      // A missing price (SPISECTOR has 17, 16 of them in the SPI total) keeps the
+      // last one seen (our choice); rows before a column's first price are dropped.
+      "\"; for (j in seq_len(ncol(m))) for (i in seq_len(nrow(m))[-1]) "
+      "if (is.na(m[i, j])) m[i, j] <- m[i - 1, j]; m <- m[stats::complete.cases(m), , "
+      "drop = FALSE]; write.csv(data.frame(date = format(as.Date(rownames(m))), m, check.names = FALSE), "
+      "file = commandArgs(trailingOnly = TRUE)[1], row.names = FALSE, quote = FALSE)";
   const int rc = run_program({rscript, "-e", code, tmp});
   if (rc != 0) {
     std::filesystem::remove(tmp);
     throw Error(std::string("data portfolio: ") + src.name + ": " + rscript + " failed (exit " + std::to_string(rc) +
                 "); it needs R and the Debian package r-cran-" +
                 (std::string(src.package) == "fPortfolio" ? "fportfolio" : "timeseries") +
-                " (scripts/setup-deps.sh --with-r installs both)");
+                " (scripts/setup-deps.sh installs them)");
   }
   PriceTable t = read_price_csv(tmp);
   std::filesystem::remove(tmp);
@@ -104,6 +109,8 @@ ExportSummary export_portfolio_csv(const std::string& source, const std::string&
                                    const std::string& rscript) {
   PriceTable t;
   bool found = false;
+  const auto parent = std::filesystem::path(out).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);  // the R export writes beside `out`
   if (source == "djclose") {
     t = from_gretl(gretl_dir + "/djclose.gdt", "djclose", "DJIA");
     found = true;
@@ -119,8 +126,6 @@ ExportSummary export_portfolio_csv(const std::string& source, const std::string&
     throw Error("data portfolio: unknown source '" + source + "'; valid: " + valid);
   }
   if (t.days() < 2) throw Error("data portfolio: " + source + " has fewer than two days of prices");
-  const auto parent = std::filesystem::path(out).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
   write_price_csv(out, t);
   return {source, out, t.days(), t.assets, t.dates.front(), t.dates.back()};
 }
