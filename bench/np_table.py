@@ -78,6 +78,8 @@ seeds = len(free)
 
 
 def paired(a_runs, a_method, b_runs, b_method, key):
+    if not a_runs or not b_runs:
+        return float("nan"), float("nan"), "not measured (a run is missing or timed out)"
     d = [x - y for x, y in zip(values(a_runs, a_method, key), values(b_runs, b_method, key))]
     mean = statistics.fmean(d)
     sd = statistics.pstdev(d) if len(d) > 1 else 0.0
@@ -107,12 +109,12 @@ m, s, v = paired(free, "np", free, "policy", "cumulative_return")
 claims.append(("NP beats the policy alone (return, no constraint)", f"{100*m:+.2f} ± {100*s:.2f} %", v))
 m, s, v = paired(free, "np", free, "policy", "window1")
 claims.append(("... and adapts when the distribution shifts (window 2, the 2008 crash)", f"{100*m:+.2f} ± {100*s:.2f} %", v))
-viol = {name: statistics.fmean(values(runs, meth, "violation_rate")) for name, runs, meth in
+viol = {name: statistics.fmean(values(runs, meth, "violation_rate")) if runs else float("nan") for name, runs, meth in
         [("DDPG", liq, "policy"), ("DDPG-H", liq, "policy_h"), ("NP", liq, "np"), ("PPO-Lagrangian", liq_ppo, "policy"),
          ("uCRP", liq, "ucrp"), ("OLMAR", liq, "olmar")]}
-only = viol["NP"] == 0 and viol["DDPG-H"] == 0 and all(viol[k] > 0 for k in ["DDPG", "PPO-Lagrangian", "uCRP", "OLMAR"])
+only = all(not math.isnan(x) for x in viol.values()) and viol["NP"] == 0 and viol["DDPG-H"] == 0 and all(viol[k] > 0 for k in ["DDPG", "PPO-Lagrangian", "uCRP", "OLMAR"])
 claims.append(("only NP and DDPG-H meet the liquidity constraint",
-               "violation rates: " + ", ".join(f"{k} {x:.3f}" for k, x in viol.items()), "holds" if only else "does not hold"))
+               "violation rates: " + ", ".join(f"{k} {x:.3f}" for k, x in viol.items()), "holds" if only else "not measured" if any(math.isnan(x) for x in viol.values()) else "does not hold"))
 m, s, v = paired(liq, "np", liq, "policy_h", "cumulative_return")
 claims.append(("NP earns more than DDPG-H (liquidity on)", f"{100*m:+.2f} ± {100*s:.2f} %", v))
 m, s, v = paired(free_weak, "np", free, "policy", "cumulative_return")
