@@ -26,6 +26,8 @@ def load(prefix):
 
 
 def values(runs, method, key):
+    if any(method not in r["methods"] for r in runs):
+        raise KeyError(method)
     out = []
     for r in runs:
         m = r["methods"][method]
@@ -49,8 +51,8 @@ def table(rows, columns):
     head = "| method | " + " | ".join(c[0] for c in columns) + " |"
     lines = [head, "|" + "---|" * (len(columns) + 1)]
     for label, runs, method in rows:
-        if not runs:
-            continue
+        if not runs or any(method not in r["methods"] for r in runs):
+            continue  # not run, or timed out
         cells = [fmt(values(runs, method, key), scale, digits) for _, key, scale, digits in columns]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -78,12 +80,15 @@ seeds = len(free)
 
 
 def paired(a_runs, a_method, b_runs, b_method, key):
-    if not a_runs or not b_runs:
+    if not a_runs or not b_runs or any(a_method not in r["methods"] for r in a_runs) or \
+            any(b_method not in r["methods"] for r in b_runs):
         return float("nan"), float("nan"), "not measured (a run is missing or timed out)"
     d = [x - y for x, y in zip(values(a_runs, a_method, key), values(b_runs, b_method, key))]
     mean = statistics.fmean(d)
     sd = statistics.pstdev(d) if len(d) > 1 else 0.0
     verdict = "holds" if mean > sd and mean > 0 else "does not hold" if mean < -sd and mean < 0 else "tie (inside the spread)"
+    if len(d) < 3:
+        verdict += f" on {len(d)} seed(s) only: no spread, not settled"
     return mean, sd, verdict
 
 
