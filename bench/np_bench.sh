@@ -5,7 +5,7 @@
 # every baseline on the held-out windows, the bike environment, and the
 # decision-latency / PH-gap benchmark; then the Markdown tables of docs/np.md.
 # Every side runs on one thread (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1).
-# Usage: bench/np_bench.sh [--quick]   (about 25 min on 2 shared cores; --quick: 1 seed, smaller)
+# Usage: bench/np_bench.sh [--quick]   (the full run is sized for ~25 min on 2 idle cores; --quick: 3 seeds, tiny sizes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build/bench-np
@@ -13,11 +13,13 @@ rm -rf "$out"; mkdir -p "$out"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 loom="nice build/loom"
 # An evaluation that runs past 10 min is recorded as missing (docs/np.md, known problems), not waited for.
-ev() { timeout 600 nice build/loom np evaluate "$@" > /dev/null || echo "np_bench: evaluate $* failed or timed out" >&2; }
+limit=600
+ev() { timeout "$limit" nice build/loom np evaluate "$@" > /dev/null || echo "np_bench: evaluate $* failed or timed out" >&2; }
 seeds="0 1 2"; steps=3000; weak=1500; bike_steps=1500; scen=20; bike_scen=10; lat_scen=1000
-if [ "${1:-}" = "--quick" ]; then seeds="0"; steps=1200; weak=1100; bike_steps=600; scen=6; bike_scen=4; lat_scen=100; fi
+if [ "${1:-}" = "--quick" ]; then steps=1200; weak=1100; bike_steps=600; scen=4; bike_scen=3; lat_scen=100; limit=150; fi
 $loom data portfolio --source spisector --out "$out/spisector.csv" | tee "$out/data.json"
 P="--config configs/np-portfolio.yaml --prices $out/spisector.csv --scenarios $scen"
+[ "${1:-}" = "--quick" ] && P="$P --demand-draws 2"
 B="--config configs/np-bikes.yaml --scenarios $bike_scen"
 for s in $seeds; do
   $loom np train $P --seed "$s" --train-steps "$steps" --out "$out/ddpg-s$s" > "$out/train-ddpg-s$s.json"
