@@ -5,6 +5,7 @@
 #include "cli_params.h"
 #include "commands.h"
 #include "loom/core/corpus.h"
+#include "loom/rl/data.h"
 
 namespace loom::cli {
 
@@ -38,10 +39,47 @@ const ParamSchema<DataCommandOptions>& data_schema() {
   return schema;
 }
 
+// `loom data portfolio`: a Debian-shipped price series as the portfolio CSV.
+struct PortfolioDataOptions {
+  std::string source = "spisector";
+  std::string out;  // empty: data/portfolio/<source>.csv
+  std::string gretl_dir = "/usr/share/gretl/data/misc";
+  std::string rscript = "Rscript";
+};
+
+const ParamSchema<PortfolioDataOptions>& portfolio_data_schema() {
+  using O = PortfolioDataOptions;
+  static const ParamSchema<O> schema = [] {
+    std::string sources;
+    for (const auto& s : rl::portfolio_sources()) sources += (sources.empty() ? "" : ", ") + s.name;
+    ParamSchema<O> s;
+    s.add("source", &O::source, "price series: " + sources)
+        .add("out", &O::out, "the CSV to write; empty = data/portfolio/<source>.csv")
+        .add("gretl_dir", &O::gretl_dir, "gretl-data's data directory")
+        .add("rscript", &O::rscript, "Rscript, for the R data sets (r-cran-fportfolio, r-cran-timeseries)");
+    return s;
+  }();
+  return schema;
+}
+
 }  // namespace
 
 void setup_data(CLI::App* sub) {
-  run_with_options<DataCommandOptions>(sub, data_schema(), [](const DataCommandOptions& o) {
+  CLI::App* portfolio = sub->add_subcommand("portfolio", "a real daily price series (R fPortfolio, gretl) as a CSV");
+  run_with_options<PortfolioDataOptions>(portfolio, portfolio_data_schema(), [](const PortfolioDataOptions& o) {
+    const auto s = rl::export_portfolio_csv(o.source, o.out.empty() ? "data/portfolio/" + o.source + ".csv" : o.out,
+                                            o.gretl_dir, o.rscript);
+    std::cout << nlohmann::json({{"source", s.source},
+                                 {"out", s.out},
+                                 {"days", s.days},
+                                 {"assets", s.assets},
+                                 {"first", s.first},
+                                 {"last", s.last}})
+                     .dump()
+              << "\n";
+  });
+  run_with_options<DataCommandOptions>(sub, data_schema(), [portfolio](const DataCommandOptions& o) {
+    if (portfolio->parsed()) return;
     CorpusStats stats = build_default_corpus(o.corpus, o.out);
     nlohmann::json j = {{"out", o.out},
                         {"train_docs", stats.train_docs},

@@ -41,6 +41,7 @@ LOOM_COMMAND(setup_fl);
 LOOM_COMMAND(setup_moe);
 LOOM_COMMAND(setup_tokenize);
 LOOM_COMMAND(setup_supernet);
+LOOM_COMMAND(setup_np);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -57,6 +58,7 @@ inline const std::vector<Command>& commands() {
       {"supernet", "MLFS supernets: elastic transformers, LoRA stages, distillation, search, extraction",
        setup_supernet},
       {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize, true},
+      {"np", "neural-progressive hedging: RL policies that meet constraints at execution time", setup_np},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };
   return table;

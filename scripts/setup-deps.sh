@@ -19,6 +19,7 @@ packages=(
   fortunes dict-elements dict-freedict-eng-fra dict-freedict-eng-spa dict-jargon dict-foldoc
   dataset-fashion-mnist
   python3-torch python3-pot python3-scipy
+  gretl-data r-base-core r-cran-fportfolio r-cran-timeseries
 )
 missing=()
 # Node.js and npm (Debian's, unless a node with npm is already installed).
