@@ -19,8 +19,12 @@ packages=(
   fortunes dict-elements dict-freedict-eng-fra dict-freedict-eng-spa dict-jargon dict-foldoc
   dataset-fashion-mnist
   python3-torch python3-pot python3-scipy
-  gretl-data r-base-core r-cran-fportfolio r-cran-timeseries
+  gretl-data
 )
+# R and the R data sets behind `loom data portfolio --source spisector|swx|...`
+# (exported with Rscript). The test suite does not use them, so
+# scripts/test.sh skips them (LOOM_DEPS_WITHOUT_R=1) to keep CI's install short.
+[ -n "${LOOM_DEPS_WITHOUT_R:-}" ] || packages+=(r-base-core r-cran-fportfolio r-cran-timeseries)
 missing=()
 # Node.js and npm (Debian's, unless a node with npm is already installed).
 command -v node > /dev/null || packages+=(nodejs)

@@ -3,7 +3,7 @@
 # build everything (library, CLI, tests, fuzz targets, benchmarks), run CTest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup-deps.sh
+LOOM_DEPS_WITHOUT_R=1 scripts/setup-deps.sh  # R only serves `loom data portfolio`'s R data sets
 scripts/build.sh
 cd build
 ctest --output-on-failure -j2 --timeout 600
