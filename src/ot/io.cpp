@@ -5,6 +5,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/ot/solvers.h"
 
 namespace loom::ot {
 namespace {
@@ -64,6 +65,7 @@ Problem parse_problem_json(const std::string& text, const std::string& origin) {
   if (j.contains("method")) {
     if (!j["method"].is_string()) throw Error(origin + ": field 'method' must be a string");
     p.method = j["method"].get<std::string>();
+    solvers().get(p.method, origin + ": field 'method'");
   }
   if (j.contains("reg")) {
     if (!j["reg"].is_number()) throw Error(origin + ": field 'reg' must be a number");
@@ -134,14 +136,6 @@ void write_problem_binary(const std::string& path, const Problem& p) {
     put(ij, 16);
   }
   write_file_atomic(path, out.data(), out.size());
-}
-
-Result solve(const Problem& p) {
-  if (p.method == "sinkhorn") {
-    if (!p.order.empty()) throw Error("ot: sinkhorn does not take order constraints (use admm, lp, flow or exact)");
-    return sinkhorn(p.a, p.b, p.cost, p.reg);
-  }
-  return order_constrained(p.a, p.b, p.cost, p.order, p.method);
 }
 
 }  // namespace loom::ot

@@ -38,7 +38,10 @@ std::vector<double> WordVectors::vector(const std::string& word) const {
   std::normal_distribution<double> g;
   std::vector<double> v(static_cast<size_t>(dim_));
   double norm = 0;
-  for (auto& x : v) norm += (x = g(rng)) * x;
+  for (auto& x : v) {
+    x = g(rng);
+    norm += x * x;
+  }
   for (auto& x : v) x /= std::sqrt(norm);
   return v;
 }

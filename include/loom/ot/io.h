@@ -3,7 +3,8 @@
 //
 // JSON: {"cost": [[...], ...], "a": [...], "b": [...], "order": [[i, j], ...],
 //        "method": "exact" | "flow" | "lp" | "admm" | "sinkhorn", "reg": 0.05}
-//   ("order" lists the FIRST cell as the largest; "order", "method", "reg" are optional)
+//   ("order" lists the FIRST cell as the largest; "order", "method", "reg" are
+//   optional; "method" names a solver of ot/solvers.h, checked on reading)
 // Binary (.otb): "LOOMOT01", then little-endian u64 m, n, K; f64 a[m], b[n],
 // cost[m*n] (row-major); i64 order[2K]. The size must match exactly.
 #pragma once
@@ -25,9 +26,5 @@ struct Problem {
 Problem read_problem(const std::string& path);
 Problem parse_problem_json(const std::string& text, const std::string& origin);
 void write_problem_binary(const std::string& path, const Problem& problem);
-
-// Solves by problem.method ("sinkhorn" needs no order; the rest go through
-// order_constrained, and emd when the order is empty).
-Result solve(const Problem& problem);
 
 }  // namespace loom::ot

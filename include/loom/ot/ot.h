@@ -11,7 +11,7 @@
 //   auto s = loom::ot::sinkhorn(a, b, C, 0.05);      // entropic, log domain
 //   auto o = loom::ot::order_constrained(a, b, C, {{0, 2}}, "admm");
 //
-// This module depends on nothing else in loom (no torch).
+// This module depends on loom's core only (no torch).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -39,17 +39,40 @@ struct Result {
   std::string status;        // "optimal", "converged", "max_iterations", ...
   int64_t iterations = 0;
   double marginal_error = 0;  // max |plan 1 - a|, |plan^T 1 - b|
+  // Iterative solvers (ADMM): the last primal and dual residuals, a certified
+  // lower bound on the optimum (from dual-feasible multipliers) and the
+  // relative gap (cost - lower_bound) / |cost|.
+  double primal_residual = 0, dual_residual = 0;
+  double lower_bound = 0, gap = 0;
 };
 
+// Sinkhorn updates v = b / K^T u, then u = a / K v (POT's order): the rows are
+// exact and the column error is what the stopping rule measures.
 struct SinkhornOptions {
-  double tolerance = 1e-9;  // stop when the marginal error is below this
+  double tolerance = 1e-9;  // stop when the column error is below this
   int64_t max_iterations = 100000;
+  // "max": its largest entry, checked every 10th iteration (a bound on the
+  // marginal error); "pot": POT's rule, its L2 norm after iterations 1, 11, 21, ...
+  std::string stop = "max";
 };
 
+// ADMM works on the normalised problem (unit total mass, costs divided by
+// their largest magnitude), so these settings mean the same on every instance.
 struct AdmmOptions {
-  double rho = 1.0;         // penalty, as in the reference code
-  double tolerance = 1e-4;  // on max(||X - Z||_F, rho ||Z_t - Z_{t-1}||_F)
-  int64_t max_iterations = 10000;
+  double rho = 0;           // initial penalty; 0: ||S|| / ||Z|| of the start (S: reduced costs)
+  double relaxation = 1.6;  // over-relaxation alpha in (0, 2); the reference uses 1
+  bool adapt_rho = true;    // at restarts, balance rho by how far the primal and dual moved
+  bool restart = true;      // restart from the running average when the KKT error fell enough
+  // Converged: the plan's marginal error (relative to the mass) is at most
+  // `tolerance` and the relative gap to the certified lower bound at most
+  // `gap_tolerance`; both are checked every `check_every` iterations.
+  double tolerance = 1e-7;
+  double gap_tolerance = 1e-5;
+  int64_t check_every = 50;
+  int64_t max_iterations = 500000;
+  // "emd": the plain OT plan and the dual its potentials imply;
+  // "independent": a b^T / mass with U = 0, as the reference starts.
+  std::string start = "emd";
 };
 
 // Throws loom::Error naming the problem: shapes, negative or non-finite
@@ -58,7 +81,9 @@ struct AdmmOptions {
 void validate(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
               const std::vector<Cell>& order = {});
 
-// Exact OT by network simplex (LEMON). Returns duals u, v with u_i + v_j <= C_ij.
+// Exact OT by loom's network simplex for dense bipartite graphs (implicit arcs,
+// block pivot search, double flows; LEMON is its oracle in the tests).
+// Returns duals u, v with u_i + v_j <= C_ij; iterations counts the pivots.
 Result emd(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost);
 
 // Entropic OT, log-domain Sinkhorn; stops on the marginal error.
@@ -73,18 +98,20 @@ Result order_constrained_admm(const std::vector<double>& a, const std::vector<do
 Result order_constrained_lp(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
                             const std::vector<Cell>& order);
 
-// Exact order-constrained OT for one designated cell by a 1-D search over its
-// value u: with X[i1,j1] = u fixed and every other cell capped at u, what is
-// left is a capacitated transport problem (a min-cost flow, network simplex);
-// its optimal cost is convex in u.
+// Exact order-constrained OT by network flows: with the order cells fixed
+// at u_1 >= ... >= u_K and every other cell capped at u_K, what is left is a
+// capacitated transport problem (network simplex); its optimal cost is convex
+// and piecewise linear in u, and Kelley's cutting planes over u (a small LP
+// re-solved from its last basis) find the minimum exactly. Meant for small
+// K (each cut costs one network simplex solve); "exact" uses it for K <= 5.
 Result order_constrained_flow(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
-                              const Cell& cell);
+                              const std::vector<Cell>& order);
 
-// Dispatches on method: "exact" (flow for K = 1, else LP), "flow", "lp", "admm".
-// An unknown method is an error that lists the valid ones.
+// Solves by a named method of the solver registry (ot/solvers.h) with its
+// default options: "exact", "flow", "lp", "admm" (or "sinkhorn" without
+// order cells). An unknown method is an error that lists the valid ones.
 Result order_constrained(const std::vector<double>& a, const std::vector<double>& b, const Matrix& cost,
                          const std::vector<Cell>& order, const std::string& method);
-const std::vector<std::string>& order_constrained_methods();
 
 // Lower bound on the order-constrained optimum from the row and the column
 // relaxations (each row/column alone, with every cell capped by the top
