@@ -39,6 +39,7 @@ LOOM_COMMAND(setup_knowledge);
 LOOM_COMMAND(setup_merge);
 LOOM_COMMAND(setup_fl);
 LOOM_COMMAND(setup_tokenize);
+LOOM_COMMAND(setup_marl);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -52,6 +53,7 @@ inline const std::vector<Command>& commands() {
       {"fl", "robust federated learning: aggregators, simulation, gRPC server and parties", setup_fl},
       {"ot", "optimal transport with order constraints", setup_ot, true},
       {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize, true},
+      {"marl", "decentralised multi-agent actor-critic with critic consensus over a time-varying graph", setup_marl},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };
   return table;
