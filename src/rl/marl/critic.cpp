@@ -9,7 +9,9 @@ namespace loom::rl::marl {
 CriticFeatures::CriticFeatures(FeatureKind kind, int64_t state_size, int agents, int action_dim)
     : kind_(kind), state_size_(state_size), joint_(int64_t{agents} * action_dim), action_dim_(action_dim) {
   const int64_t base = state_size + 1;
-  size_ = kind == FeatureKind::Generic ? base + base * joint_ + joint_ * (joint_ + 1) / 2 : base * joint_ + base;
+  size_ = kind == FeatureKind::Generic
+              ? base + base * joint_ + joint_ * (joint_ + 1) / 2 + state_size * (state_size + 1) / 2
+              : base * joint_ + base;
 }
 
 double dot(const std::vector<double>& x, const std::vector<double>& y) {
@@ -37,6 +39,10 @@ std::vector<double> CriticFeatures::features(const std::vector<double>& s, const
       for (double ak : a) phi.push_back(p * ak);
     for (int64_t k = 0; k < joint_; ++k)
       for (int64_t l = k; l < joint_; ++l) phi.push_back(a[static_cast<size_t>(k)] * a[static_cast<size_t>(l)]);
+    // State-only quadratic terms: without them the reward's s² parts, which
+    // correlate with s ⊗ a under the policy, leak into the action slopes.
+    for (size_t k = 0; k < s.size(); ++k)
+      for (size_t l = k; l < s.size(); ++l) phi.push_back(s[k] * s[l]);
   } else {
     for (int64_t k = 0; k < joint_; ++k)
       for (double p : psi) phi.push_back((a[static_cast<size_t>(k)] - mu[static_cast<size_t>(k)]) * p);

@@ -3,8 +3,8 @@
 // and reward regression (off-policy).
 //
 // Features (ψ̃ = [1, s]):
-//   generic:    φ = [ψ̃, ψ̃ ⊗ a, a_k a_l (k ≤ l)]: quadratic in the action,
-//               with state-dependent slopes.
+//   generic:    φ = [ψ̃, ψ̃ ⊗ a, a_k a_l (k ≤ l), s_k s_l (k ≤ l)]: quadratic
+//               in the action with state-dependent slopes, and in the state.
 //   compatible: φ = [(a − μ(s)) ⊗ ψ̃, ψ̃]: Silver et al.'s compatible form for
 //               actors linear in ψ̃ (μ^i(s) = Θ_i ψ̃), for which the critic's
 //               action gradient is an unbiased policy-gradient direction. It

@@ -36,6 +36,7 @@ struct EnvironmentOptions {
   double resource_budget = 0.8;
   double resource_coupling = 0.2;
   double resource_penalty = 2.0;
+  bool resource_overspend_only = false;  // penalise only spending over the budget
   // navigation: steps per episode, collision radius and penalty.
   int64_t navigation_episode = 25;
   double navigation_collision_penalty = 0.5;

@@ -2,9 +2,12 @@
 // agent's demand d_i, an AR(1) process around a mean m_i (from
 // problem_seed): d' = m + 0.8 (d − m) + 0.1 ε, clipped to [0, 1]. Agent i
 // allocates x_i ∈ [0, 1] and earns
-//   r^i = −(x_i − d_i)² − η Σ_{j ∈ N(i)} (x_i − x_j)² − λ (Σ_j x_j − B)₊² + noise,
+//   r^i = −(x_i − d_i)² − η Σ_{j ∈ N(i)} (x_i − x_j)² − λ (Σ_j x_j − B)² + noise,
 // N(i) its two neighbours on the task ring (not the communication graph),
-// B = budget · Σ_i m_i. The paper has no such task; these constants are ours
+// B = budget · Σ_i m_i: the budget is to be spent, neither more nor less
+// (resource_overspend_only: only spending over it costs, (·)₊², a kink that a
+// critic quadratic in the action cannot represent; docs/marl.md). The paper
+// has no such task; these constants are ours
 // (docs/marl.md). The optimum for a state is the concave program's
 // solution, by projected gradient ascent to 1e-10.
 #include <cmath>
@@ -23,6 +26,7 @@ class ResourceAllocation : public MultiAgentEnvironment {
         noise_(o.reward_noise),
         coupling_(o.resource_coupling),
         penalty_(o.resource_penalty),
+        overspend_only_(o.resource_overspend_only),
         mean_(static_cast<size_t>(o.agents)) {
     std::mt19937_64 rng(o.problem_seed);
     std::uniform_real_distribution<double> level(0.3, 0.7);
@@ -64,7 +68,7 @@ class ResourceAllocation : public MultiAgentEnvironment {
     for (int it = 0; it < 20000; ++it) {
       double over = -budget_;
       for (double v : x) over += v;
-      over = std::max(0.0, over);
+      if (overspend_only_) over = std::max(0.0, over);
       double moved = 0;
       std::vector<double> next(x);
       for (int i = 0; i < n_; ++i) {
@@ -100,11 +104,13 @@ class ResourceAllocation : public MultiAgentEnvironment {
     if (left != right) r -= coupling_ * (x[idx(i)] - x[idx(left)]) * (x[idx(i)] - x[idx(left)]);
     double total = 0;
     for (double v : x) total += v;
-    const double over = std::max(0.0, total - budget_);
+    const double over = overspend_only_ ? std::max(0.0, total - budget_) : total - budget_;
     return r - penalty_ * over * over;
   }
   int n_;
-  double noise_, coupling_, penalty_, budget_ = 0;
+  double noise_, coupling_, penalty_;
+  bool overspend_only_;
+  double budget_ = 0;
   std::vector<double> mean_, demand_;
   std::mt19937_64 rng_;
 };
