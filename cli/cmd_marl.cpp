@@ -17,6 +17,9 @@ namespace loom::cli {
 namespace {
 
 struct MarlCommandOptions {
+  // Not an aggregate: GCC 12 at -O3 warns, wrongly, that S{} of the
+  // aggregate leaves the nested strings uninitialised.
+  MarlCommandOptions() {}
   rl::marl::MarlOptions marl;
   bool processes = false;
   DistOptions dist;
