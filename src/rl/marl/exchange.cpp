@@ -40,7 +40,16 @@ class ProcessExchange : public Exchange {
 
   std::vector<std::vector<double>> gather(const std::vector<std::vector<double>>& local) override {
     check_one(local);
-    auto parts = comm_.all_gather(torch::tensor(local[0], torch::kDouble));
+    std::vector<torch::Tensor> parts;
+    try {
+      parts = comm_.all_gather(torch::tensor(local[0], torch::kDouble));
+    } catch (const std::exception& e) {
+      // The communicator's all-gather names no peer; say what failed and why it may have.
+      throw Error("marl: agent " + std::to_string(comm_.rank()) +
+                  ": the all-gather of the agents' actions failed (an agent crashed or did not answer within "
+                  "dist_timeout_s): " +
+                  e.what());
+    }
     std::vector<std::vector<double>> out;
     for (auto& p : parts) {
       auto c = p.contiguous();
