@@ -44,6 +44,11 @@ bool parse_iso_date(const std::string& t, int64_t* days) {
   return true;
 }
 
+void check_iso_date(const std::string& date, const std::string& origin) {
+  int64_t ignored;
+  if (!parse_iso_date(date, &ignored)) throw Error(origin + ": '" + date + "' is not a date of the form yyyy-mm-dd");
+}
+
 int64_t weekday_of(int64_t days) { return (days + 3) % 7 >= 0 ? (days + 3) % 7 : (days + 3) % 7 + 7; }
 
 std::mt19937_64 seeded_stream(uint64_t seed, uint64_t stream) {

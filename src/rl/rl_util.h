@@ -13,6 +13,8 @@ int64_t days_from_civil(int64_t year, int64_t month, int64_t day);
 std::string civil_from_days(int64_t days);
 // True and *days set for a valid yyyy-mm-dd.
 bool parse_iso_date(const std::string& text, int64_t* days);
+// Throws loom::Error naming `origin` unless `date` is a valid yyyy-mm-dd.
+void check_iso_date(const std::string& date, const std::string& origin);
 // 0 = Monday ... 6 = Sunday.
 int64_t weekday_of(int64_t days);
 

@@ -49,8 +49,6 @@ struct PriceTable {
 PriceTable read_price_csv(const std::string& path, const std::vector<std::string>& columns = {},
                           int64_t max_gap_days = 0);
 void write_price_csv(const std::string& path, const PriceTable& table);
-// yyyy-mm-dd check; throws naming `origin`.
-void check_iso_date(const std::string& date, const std::string& origin);
 
 enum class SyntheticPrices { Gbm, Regime };
 // Daily prices for tests: correlated geometric Brownian motion, or a

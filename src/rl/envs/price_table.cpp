@@ -14,11 +14,6 @@
 
 namespace loom::rl {
 
-void check_iso_date(const std::string& date, const std::string& origin) {
-  int64_t ignored;
-  if (!parse_iso_date(date, &ignored)) throw Error(origin + ": '" + date + "' is not a date of the form yyyy-mm-dd");
-}
-
 int64_t PriceTable::first_on_or_after(const std::string& date) const {
   return std::lower_bound(dates.begin(), dates.end(), date) - dates.begin();
 }
