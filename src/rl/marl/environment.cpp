@@ -23,7 +23,8 @@ const ParamSchema<EnvironmentOptions>& environment_options_schema() {
              {0.01, 10})
         .add("resource_coupling", &O::resource_coupling,
              "resource: weight of the squared difference to each task-ring neighbour's allocation", {0, 100})
-        .add("resource_penalty", &O::resource_penalty, "resource: weight of the squared deviation from (or overspend of) the budget", {0, 1000})
+        .add("resource_penalty", &O::resource_penalty,
+             "resource: weight of the squared deviation from (or overspend of) the budget", {0, 1000})
         .add("resource_overspend_only", &O::resource_overspend_only,
              "resource: penalise only spending over the budget (else any deviation from it)")
         .add("navigation_episode", &O::navigation_episode, "navigation: steps per episode", {1, 100000})
