@@ -43,5 +43,6 @@ for agents in 2 4 8; do
       --processes "$flag" --seed 1 --out "$data/scaling/$mode-$agents" > /dev/null
   done
 done
+find "$data" -name params.json -delete   # the report reads metrics.json only
 /usr/bin/python3 bench/marl_report.py "$data" docs/marl.md
 echo "total: $(( $(date +%s) - start )) s"
