@@ -50,6 +50,9 @@ void print_summary(const rl::marl::MarlResult& r) {
 
 void run_marl(const MarlCommandOptions& o) {
   rl::marl::validate_marl_options(o.marl);
+  if (o.dist.nproc != 1)
+    throw Error("marl: nproc " + std::to_string(o.dist.nproc) +
+                " is not used here; --processes true runs one process per agent");
   set_compute_threads(o.marl.threads);
   if (!o.processes) {
     auto exchange = rl::marl::make_in_process_exchange(o.marl.env.agents);
