@@ -42,6 +42,7 @@ LOOM_COMMAND(setup_moe);
 LOOM_COMMAND(setup_tokenize);
 LOOM_COMMAND(setup_supernet);
 LOOM_COMMAND(setup_np);
+LOOM_COMMAND(setup_marl);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -59,6 +60,7 @@ inline const std::vector<Command>& commands() {
        setup_supernet},
       {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize, true},
       {"np", "neural-progressive hedging: RL policies that meet constraints at execution time", setup_np},
+      {"marl", "decentralised multi-agent actor-critic with critic consensus over a time-varying graph", setup_marl},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };
   return table;
