@@ -2,10 +2,13 @@
 // parameter (underscores become dashes), plus --config FILE and --dump-config.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "loom/core/param_schema.h"
 #include "loom/core/params.h"
 
 namespace loom::cli {
@@ -25,5 +28,23 @@ class ParamFlags {
   bool markdown_ = false;
   std::shared_ptr<std::map<std::string, std::string>> overrides_;
 };
+
+// A subcommand whose options are one declared struct: its flags, --config,
+// --dump-config (prints the merged options and returns without running) and
+// --params-markdown; `run` gets the resolved struct.
+//
+//   run_with_options(sub, my_schema(), [](const MyOptions& o) { ... });
+template <typename S>
+void run_with_options(CLI::App* sub, const ParamSchema<S>& schema, std::function<void(const S&)> run) {
+  auto flags = std::make_shared<ParamFlags>(sub, schema.specs());
+  sub->callback([flags, &schema, run] {
+    Params p = flags->resolve();
+    if (flags->dump_requested()) {
+      std::cout << p.dump_yaml();
+      return;
+    }
+    run(schema.read(p));
+  });
+}
 
 }  // namespace loom::cli

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cli_params.h"
 #include "commands.h"
 #include "loom/core/atomic_file.h"
 #include "loom/core/corpus.h"
@@ -163,9 +164,9 @@ void run_all(bool quick, const std::string& corpus_path, const std::string& out_
   for (const auto& d : dists) {
     for (const auto& m : modes) {
       std::cerr << "bench packing: " << d << " / " << m << "\n";
-      rows.push_back(
-          nlohmann::json::parse(run_child({fs::read_symlink("/proc/self/exe").string(), "bench", "packing", "--run-one",
-                                           d + ":" + m, "--corpus", corpus_path, quick ? "--quick" : "--full"})));
+      rows.push_back(nlohmann::json::parse(
+          run_child({fs::read_symlink("/proc/self/exe").string(), "bench", "packing", "--run-one", d + ":" + m,
+                     "--corpus", corpus_path, "--quick", quick ? "true" : "false"})));
     }
     std::string baseline = "bench/packing_baseline.py";
     if (fs::exists(baseline) && fs::exists("/usr/bin/python3")) {
@@ -234,21 +235,33 @@ void run_all(bool quick, const std::string& corpus_path, const std::string& out_
 
 }  // namespace
 
+namespace {
+
+struct PackingBenchOptions {
+  bool quick = false;
+  std::string run_one, corpus = "data/corpus/train.jsonl", out;
+};
+
+const ParamSchema<PackingBenchOptions>& packing_bench_schema() {
+  using O = PackingBenchOptions;
+  static const ParamSchema<O> schema = [] {
+    ParamSchema<O> s;
+    s.add("quick", &O::quick, "smaller model and fewer steps (about a minute); false = the documented configuration")
+        .add("corpus", &O::corpus, "default corpus JSONL (built with `loom data` if missing)")
+        .add("out", &O::out, "write packing-results.jsonl and packing-val-loss.csv here")
+        .add("run_one", &O::run_one, "internal: DIST:MODE in this process");
+    return s;
+  }();
+  return schema;
+}
+
+}  // namespace
+
 void setup_bench(CLI::App* sub) {
   auto packing = sub->add_subcommand("packing", "collators side by side: throughput, memory, padding, loss curves");
-  struct Args {
-    bool quick = false, full = false;
-    std::string run_one, corpus = "data/corpus/train.jsonl", out;
-  };
-  auto a = std::make_shared<Args>();
-  packing->add_flag("--quick", a->quick, "smaller model and fewer steps (about a minute)");
-  packing->add_flag("--full", a->full, "the documented configuration (default)");
-  packing->add_option("--corpus", a->corpus, "default corpus JSONL (built with `loom data` if missing)")
-      ->capture_default_str();
-  packing->add_option("--out", a->out, "write packing-results.jsonl and packing-val-loss.csv here");
-  packing->add_option("--run-one", a->run_one, "internal: DIST:MODE in this process")->group("");
   sub->require_subcommand(1);
-  packing->callback([a] {
+  run_with_options<PackingBenchOptions>(packing, packing_bench_schema(), [](const PackingBenchOptions& o) {
+    const PackingBenchOptions* a = &o;
     if (!fs::exists(a->corpus)) {
       std::string dir = fs::path(a->corpus).parent_path().string();
       build_default_corpus(CorpusOptions{}, dir.empty() ? "." : dir);

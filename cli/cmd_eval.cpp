@@ -39,14 +39,7 @@ const ParamSchema<EvalCommandOptions>& eval_schema() {
 }  // namespace
 
 void setup_eval(CLI::App* sub) {
-  auto flags = std::make_shared<ParamFlags>(sub, eval_schema().specs());
-  sub->callback([flags] {
-    Params p = flags->resolve();
-    if (flags->dump_requested()) {
-      std::cout << p.dump_yaml();
-      return;
-    }
-    const EvalCommandOptions o = eval_schema().read(p);
+  run_with_options<EvalCommandOptions>(sub, eval_schema(), [](const EvalCommandOptions& o) {
     if (o.model.empty()) throw Error("--model is required");
     if (o.data.empty()) throw Error("--data is required");
     warn_if_reference_blas();

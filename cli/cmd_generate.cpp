@@ -44,14 +44,7 @@ const ParamSchema<GenerateCommandOptions>& generate_schema() {
 }  // namespace
 
 void setup_generate(CLI::App* sub) {
-  auto flags = std::make_shared<ParamFlags>(sub, generate_schema().specs());
-  sub->callback([flags] {
-    Params p = flags->resolve();
-    if (flags->dump_requested()) {
-      std::cout << p.dump_yaml();
-      return;
-    }
-    const GenerateCommandOptions o = generate_schema().read(p);
+  run_with_options<GenerateCommandOptions>(sub, generate_schema(), [](const GenerateCommandOptions& o) {
     if (o.model.empty()) throw Error("--model is required");
     if (o.prompt.empty()) throw Error("--prompt is required");
     if (o.top_p == 0) throw Error("--top-p must lie in (0, 1]");

@@ -130,33 +130,50 @@ nlohmann::json explain_sentences(const ot::WordVectors& vectors, const std::vect
 
 }  // namespace
 
+namespace {
+
+struct ExplainCommandOptions {
+  std::string input, premise, hypothesis, vectors, corpus = "data/corpus/train.jsonl", eraser, split = "val";
+  int64_t limit = 5;
+  bool json = false;
+  ot::ExplainOptions options;
+};
+
+const ParamSchema<ExplainCommandOptions>& explain_schema() {
+  using O = ExplainCommandOptions;
+  static const ParamSchema<O> schema = [] {
+    auto opt = [](auto member) {
+      return [member](O & o) -> auto& { return o.options.*member; };
+    };
+    ParamSchema<O> s;
+    s.add("input", &O::input, "problem file (JSON or .otb); its order is ignored")
+        .add("premise", &O::premise, "first sentence (rows)")
+        .add("hypothesis", &O::hypothesis, "second sentence (columns)")
+        .add("eraser", &O::eraser, "an ERASER-format e-SNLI directory (docs/ + SPLIT.jsonl)")
+        .add("split", &O::split, "ERASER split")
+        .add("limit", &O::limit, "ERASER examples to explain", {1, 1e9})
+        .add("vectors", &O::vectors, "word vectors in GloVe text format; empty = derived from the corpus")
+        .add("corpus", &O::corpus, "corpus for deriving word vectors")
+        .add("json", &O::json, "print JSON only")
+        .add_nested<int64_t>("plans", opt(&ot::ExplainOptions::plans), "alternative plans returned (k2)", {1, 1000})
+        .add_nested<int64_t>("nodes", opt(&ot::ExplainOptions::nodes), "search nodes expanded (k1)", {1, 100000})
+        .add_nested<int64_t>("depth", opt(&ot::ExplainOptions::depth), "forced cells per plan (k3)", {1, 16})
+        .add_nested<double>("tau_cell", opt(&ot::ExplainOptions::tau_cell), "candidate: normalised mass at most this",
+                            {0, 1})
+        .add_nested<double>("tau_line", opt(&ot::ExplainOptions::tau_line),
+                            "candidate: its row or column maximum at most this", {0, 1});
+    return s;
+  }();
+  return schema;
+}
+
+}  // namespace
+
 void setup_ot_explain(CLI::App* sub) {
   auto explain = sub->add_subcommand(
       "explain", "alternative plans, each forcing one salient match (tree search), for a problem or two sentences");
-  struct Args {
-    std::string input, premise, hypothesis, vectors, corpus = "data/corpus/train.jsonl", eraser, split = "val";
-    int64_t limit = 5;
-    bool json = false;
-    ot::ExplainOptions options;
-  };
-  auto a = std::make_shared<Args>();
-  explain->add_option("--input", a->input, "problem file (JSON or .otb); its order is ignored");
-  explain->add_option("--premise", a->premise, "first sentence (rows)");
-  explain->add_option("--hypothesis", a->hypothesis, "second sentence (columns)");
-  explain->add_option("--eraser", a->eraser, "an ERASER-format e-SNLI directory (docs/ + SPLIT.jsonl)");
-  explain->add_option("--split", a->split, "ERASER split")->capture_default_str();
-  explain->add_option("--limit", a->limit, "ERASER examples to explain")->capture_default_str();
-  explain->add_option("--vectors", a->vectors, "word vectors in GloVe text format; default: derived from the corpus");
-  explain->add_option("--corpus", a->corpus, "corpus for deriving word vectors")->capture_default_str();
-  explain->add_flag("--json", a->json, "print JSON only");
-  explain->add_option("--plans", a->options.plans, "alternative plans returned (k2)")->capture_default_str();
-  explain->add_option("--nodes", a->options.nodes, "search nodes expanded (k1)")->capture_default_str();
-  explain->add_option("--depth", a->options.depth, "forced cells per plan (k3)")->capture_default_str();
-  explain->add_option("--tau-cell", a->options.tau_cell, "candidate: normalised mass at most this")
-      ->capture_default_str();
-  explain->add_option("--tau-line", a->options.tau_line, "candidate: its row or column maximum at most this")
-      ->capture_default_str();
-  explain->callback([a] {
+  run_with_options<ExplainCommandOptions>(explain, explain_schema(), [](const ExplainCommandOptions& o) {
+    const ExplainCommandOptions* a = &o;
     if (!a->input.empty()) {
       ot::Problem p = ot::read_problem(a->input);
       auto base = ot::emd(p.a, p.b, p.cost);

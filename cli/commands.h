@@ -6,30 +6,43 @@
 
 namespace loom::cli {
 
+// The `loom` program ships as two executables built from these sources: a
+// torch-free front end (`loom`, starts in milliseconds) that runs the
+// torch-free commands itself and hands every other command to `loom-torch`
+// beside it, and `loom-torch`, which has them all. A command's setup
+// function is declared with LOOM_COMMAND; in the front end the torch
+// commands' functions are not linked and read as null.
+#ifdef LOOM_FRONT_END
+#define LOOM_COMMAND(name) void name(CLI::App* sub) __attribute__((weak))
+#else
+#define LOOM_COMMAND(name) void name(CLI::App* sub)
+#endif
+
 struct Command {
   const char* name;
   const char* help;
   void (*setup)(CLI::App* sub);  // adds the command's options and its callback
+  bool torch_free = false;       // runs in the front end without loading LibTorch
 };
 
 // The program's arguments as given (used to relaunch data-parallel workers).
 std::vector<std::string>& program_args();
 
-void setup_data(CLI::App* sub);
-void setup_pretrain(CLI::App* sub);
-void setup_finetune(CLI::App* sub);
-void setup_generate(CLI::App* sub);
-void setup_eval(CLI::App* sub);
-void setup_bench(CLI::App* sub);
-void setup_ot(CLI::App* sub);
-void setup_knowledge(CLI::App* sub);
-void setup_merge(CLI::App* sub);
-void setup_fl(CLI::App* sub);
-void setup_tokenize(CLI::App* sub);
+LOOM_COMMAND(setup_data);
+LOOM_COMMAND(setup_pretrain);
+LOOM_COMMAND(setup_finetune);
+LOOM_COMMAND(setup_generate);
+LOOM_COMMAND(setup_eval);
+LOOM_COMMAND(setup_bench);
+LOOM_COMMAND(setup_ot);
+LOOM_COMMAND(setup_knowledge);
+LOOM_COMMAND(setup_merge);
+LOOM_COMMAND(setup_fl);
+LOOM_COMMAND(setup_tokenize);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
-      {"data", "build the default corpus (fortunes, dictd, licences) into JSONL", setup_data},
+      {"data", "build the default corpus (fortunes, dictd, licences) into JSONL", setup_data, true},
       {"pretrain", "train a Llama-architecture model from scratch", setup_pretrain},
       {"finetune", "full-parameter supervised tuning of a model directory", setup_finetune},
       {"generate", "continue a prompt with a model directory", setup_generate},
@@ -37,8 +50,8 @@ inline const std::vector<Command>& commands() {
       {"knowledge", "continual knowledge addition: strategies, LoRA/full tuning, retention matrix", setup_knowledge},
       {"merge", "merge models or LoRA adapters (linear, TIES, DARE) or an adapter into its base", setup_merge},
       {"fl", "robust federated learning: aggregators, simulation, gRPC server and parties", setup_fl},
-      {"ot", "optimal transport with order constraints", setup_ot},
-      {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize},
+      {"ot", "optimal transport with order constraints", setup_ot, true},
+      {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize, true},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };
   return table;

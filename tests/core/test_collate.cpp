@@ -73,7 +73,9 @@ TEST(Collate, PlansCoverEveryExampleOnce) {
         ++seen[i];
         tokens += static_cast<int64_t>(examples[i].size());
       }
-      if (mode == Packing::Bin) EXPECT_LE(tokens, 16);
+      if (mode == Packing::Bin) {
+        EXPECT_LE(tokens, 16);
+      }
     }
     for (int s : seen) EXPECT_EQ(s, 1);
   }

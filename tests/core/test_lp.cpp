@@ -69,8 +69,12 @@ void expect_kkt(const LpModel& m, const LpResult& r, double tol) {
     EXPECT_NEAR(d, r.reduced_costs[k], tol);
     EXPECT_GE(x, lo - tol);
     EXPECT_LE(x, hi + tol);
-    if (x > lo + tol) EXPECT_LE(d, tol) << "column " << j;  // off its lower bound: d <= 0
-    if (x < hi - tol) EXPECT_GE(d, -tol) << "column " << j;
+    if (x > lo + tol) {
+      EXPECT_LE(d, tol) << "column " << j;
+    }  // off its lower bound: d <= 0
+    if (x < hi - tol) {
+      EXPECT_GE(d, -tol) << "column " << j;
+    }
     primal += m.objective[k] * x;
     dual += d * (d > 0 ? lo : hi == kLpInfinity ? 0.0 : hi);
   }
@@ -80,8 +84,12 @@ void expect_kkt(const LpModel& m, const LpResult& r, double tol) {
     EXPECT_NEAR(ax[k], r.row_activity[k], tol);
     EXPECT_GE(ax[k], m.row_lower[k] - tol);
     EXPECT_LE(ax[k], m.row_upper[k] + tol);
-    if (ax[k] > m.row_lower[k] + tol) EXPECT_LE(y, tol) << "row " << i;
-    if (ax[k] < m.row_upper[k] - tol) EXPECT_GE(y, -tol) << "row " << i;
+    if (ax[k] > m.row_lower[k] + tol) {
+      EXPECT_LE(y, tol) << "row " << i;
+    }
+    if (ax[k] < m.row_upper[k] - tol) {
+      EXPECT_GE(y, -tol) << "row " << i;
+    }
     dual += y * (y > 0 ? m.row_lower[k] : m.row_upper[k]);
   }
   EXPECT_NEAR(primal, r.objective, tol);

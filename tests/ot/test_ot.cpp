@@ -294,9 +294,15 @@ void expect_optimal_flow(const detail::FlowResult& f, const std::vector<double>&
       const double reduced = cost(i, j) - f.u[static_cast<size_t>(i)] - f.v[static_cast<size_t>(j)];
       const double x = f.plan(i, j);
       EXPECT_GE(x, -tol);
-      if (cap >= 0) EXPECT_LE(x, cap + tol);
-      if (cap < 0 || x < cap - tol) EXPECT_GE(reduced, -tol) << i << "," << j;
-      if (x > tol) EXPECT_LE(reduced, tol) << i << "," << j;
+      if (cap >= 0) {
+        EXPECT_LE(x, cap + tol);
+      }
+      if (cap < 0 || x < cap - tol) {
+        EXPECT_GE(reduced, -tol) << i << "," << j;
+      }
+      if (x > tol) {
+        EXPECT_LE(reduced, tol) << i << "," << j;
+      }
       if (cap >= 0 && reduced < 0) dual += cap * reduced;
     }
   EXPECT_NEAR(dual, f.cost, tol);
@@ -442,8 +448,9 @@ TEST(OrderProjection, IsTheClosestPointOfTheOrderCone) {
     for (double x : p) EXPECT_GE(x, 0.0);
     for (size_t k = 0; k + 1 < chain.size(); ++k) EXPECT_GE(p[chain[k]], p[chain[k + 1]]);
     for (size_t e = 0; e < p.size() && !chain.empty(); ++e)
-      if (std::find(chain.begin(), chain.end(), static_cast<int64_t>(e)) == chain.end())
+      if (std::find(chain.begin(), chain.end(), static_cast<int64_t>(e)) == chain.end()) {
         EXPECT_GE(p[chain.back()], p[e]);
+      }
     std::vector<double> again = p;
     project_order(&again, chain, &scratch);
     for (size_t e = 0; e < p.size(); ++e) EXPECT_NEAR(again[e], p[e], 1e-12);
