@@ -24,7 +24,7 @@ LatencyTable run_latency_table(const std::string& run_dir, const TofaOptions& o)
   return LatencyTable(run_dir + "/latency.json", this_machine(static_cast<int>(o.threads)));
 }
 
-void setup_train(CLI::App* sub) {
+void setup_tofa_train(CLI::App* sub) {
   auto out = std::make_shared<std::string>();
   sub->add_option("--out", *out, "run directory (supernet, predictor, latency table)")->required();
   run_with_options<TofaOptions>(sub, tofa_options_schema(), [out](const TofaOptions& o) {
@@ -66,7 +66,7 @@ TofaSelection select_for(TofaRun& run, const std::string& run_dir, const std::st
   return s;
 }
 
-void setup_select(CLI::App* sub) {
+void setup_tofa_select(CLI::App* sub) {
   auto a = std::make_shared<SelectArgs>();
   sub->add_option("--run", a->run, "a `loom tofa train` run directory")->required();
   sub->add_option("--budget", a->budget, "latency_ms=..., flops=... (MACs) or params=..., comma-separated")->required();
@@ -78,7 +78,7 @@ void setup_select(CLI::App* sub) {
   });
 }
 
-void setup_export(CLI::App* sub) {
+void setup_tofa_export(CLI::App* sub) {
   auto a = std::make_shared<SelectArgs>();
   sub->add_option("--run", a->run, "a `loom tofa train` run directory")->required();
   sub->add_option("--budget", a->budget, "the device budget, as for select")->required();
@@ -99,7 +99,7 @@ void setup_export(CLI::App* sub) {
   });
 }
 
-void setup_eval(CLI::App* sub) {
+void setup_tofa_eval(CLI::App* sub) {
   auto a = std::make_shared<SelectArgs>();
   sub->add_option("--model", a->out, "a model directory written by `loom tofa export`")->required();
   sub->add_option("--run", a->run, "the run whose target test set to use (default: the one the model names)");
@@ -122,7 +122,7 @@ void setup_eval(CLI::App* sub) {
   });
 }
 
-void setup_experiment(CLI::App* sub) {
+void setup_tofa_experiment(CLI::App* sub) {
   auto out = std::make_shared<std::string>();
   sub->add_option("--out", *out, "directory for results.json, tables.md and the plot")->required();
   run_with_options<TofaExperimentOptions>(sub, tofa_experiment_schema(), [out](const TofaExperimentOptions& o) {
@@ -136,13 +136,13 @@ void setup_experiment(CLI::App* sub) {
 
 void setup_tofa(CLI::App* sub) {
   sub->require_subcommand(1);
-  setup_train(sub->add_subcommand("train",
-                                  "pretrain on the source task, adapt once with the semi-supervised loss, "
-                                  "fit the accuracy predictor and latency table"));
-  setup_select(sub->add_subcommand("select", "the best subnet for a device budget (no fine-tuning)"));
-  setup_export(sub->add_subcommand("export", "select, recalibrate BN and write the subnet as a standalone model"));
-  setup_eval(sub->add_subcommand("eval", "test accuracy and latency of an exported model"));
-  setup_experiment(sub->add_subcommand("experiment", "the docs/tofa.md comparison: TOFA vs OFA-style vs alone"));
+  setup_tofa_train(sub->add_subcommand("train",
+                                       "pretrain on the source task, adapt once with the semi-supervised loss, "
+                                       "fit the accuracy predictor and latency table"));
+  setup_tofa_select(sub->add_subcommand("select", "the best subnet for a device budget (no fine-tuning)"));
+  setup_tofa_export(sub->add_subcommand("export", "select, recalibrate BN and write the subnet as a standalone model"));
+  setup_tofa_eval(sub->add_subcommand("eval", "test accuracy and latency of an exported model"));
+  setup_tofa_experiment(sub->add_subcommand("experiment", "the docs/tofa.md comparison: TOFA vs OFA-style vs alone"));
 }
 
 }  // namespace loom::cli
