@@ -7,6 +7,7 @@
 
 #include "cli_params.h"
 #include "commands.h"
+#include "loom/core/atomic_file.h"
 #include "loom/core/cpu_setup.h"
 #include "loom/core/error.h"
 #include "loom/core/json.h"
@@ -132,6 +133,20 @@ void setup_tofa_experiment(CLI::App* sub) {
   });
 }
 
+void setup_tofa_report(CLI::App* sub) {
+  auto inputs = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  sub->add_option("--inputs", *inputs, "experiment output directories, comma-separated (e.g. one per seed)")
+      ->required();
+  sub->add_option("--out", *out, "directory for the merged results.json, tables.md and plot")->required();
+  sub->callback([inputs, out] {
+    nlohmann::json merged = merge_tofa_results(split_list(*inputs));
+    std::filesystem::create_directories(*out);
+    write_file_atomic(*out + "/results.json", merged.dump(2) + "\n");
+    write_tofa_report(merged, *out);
+  });
+}
+
 }  // namespace
 
 void setup_tofa(CLI::App* sub) {
@@ -143,6 +158,7 @@ void setup_tofa(CLI::App* sub) {
   setup_tofa_export(sub->add_subcommand("export", "select, recalibrate BN and write the subnet as a standalone model"));
   setup_tofa_eval(sub->add_subcommand("eval", "test accuracy and latency of an exported model"));
   setup_tofa_experiment(sub->add_subcommand("experiment", "the docs/tofa.md comparison: TOFA vs OFA-style vs alone"));
+  setup_tofa_report(sub->add_subcommand("report", "merge experiment runs (e.g. one per seed) into one report"));
 }
 
 }  // namespace loom::cli

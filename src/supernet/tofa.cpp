@@ -204,7 +204,8 @@ const ParamSchema<TofaOptions>& tofa_options_schema() {
         .add("valid_per_class", &O::valid_per_class, "labelled validation images per class (predictor, search)",
              {1, 1e9})
         .add("max_unlabelled", &O::max_unlabelled, "unlabelled target images; 0 = every remaining one", {0, 1e9})
-        .add("test_per_class", &O::test_per_class, "digits: held-out test images per class", {1, 1e9})
+        .add("test_per_class", &O::test_per_class,
+             "held-out test images per class; 0 = the whole t10k split (digits: 50)", {0, 1e9})
         .include<ElasticCnnConfig>(elastic_cnn_config_schema(), [](O& o) -> ElasticCnnConfig& { return o.cnn; })
         .include<LoopOptions>(source_loop, [](O& o) -> LoopOptions& { return o.pretrain; })
         .include<LoopOptions>(target_loop, [](O& o) -> LoopOptions& { return o.adapt; })

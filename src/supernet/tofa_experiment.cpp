@@ -9,6 +9,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/core/json.h"
 #include "loom/core/plot.h"
 #include "loom/supernet/latency_table.h"
 #include "loom/tensor/eval_mode.h"
@@ -95,6 +96,139 @@ std::string fmt(double v, int digits) {
 
 }  // namespace
 
+void write_tofa_report(const nlohmann::json& result, const std::string& out_dir) {
+  std::filesystem::create_directories(out_dir);
+  const auto& per_seed = result.at("seeds");
+  const int64_t scenarios = result.at("scenarios").get<int64_t>();
+  const auto counts = result.at("scenario_counts").get<std::vector<int64_t>>();
+  const size_t num_seeds = per_seed.size();
+  std::ostringstream md;
+  md << "Source supernet pretraining (shared by every method): " << fmt(result["source_cpu"].get<double>(), 1)
+     << " CPU s. Latency table: " << result["latency_table_entries"].get<int64_t>() << " entries, measured in "
+     << fmt(result["latency_cpu"].get<double>(), 1) << " CPU s (shared). " << scenarios
+     << " latency budgets, evenly spaced from the smallest to the largest subnet's table latency.\n\n";
+
+  md << "**Cost against the number of scenarios** (CPU s, mean ± std over " << num_seeds
+     << " seeds; training + predictor + per-scenario search, BN recalibration, extraction and, for OFA, "
+        "fine-tuning)\n\n";
+  md << "| N | TOFA | TOFA N / TOFA 1 | OFA-style | OFA-style N / OFA-style 1 |\n|---|---|---|---|---|\n";
+  std::map<int64_t, std::pair<std::vector<double>, std::vector<double>>> costs;
+  for (int64_t n : counts) {
+    for (const auto& sj : per_seed) {
+      double tofa = sj["tofa"]["train_cpu"].get<double>() + sj["tofa"]["predictor_cpu"].get<double>();
+      double ofa = sj["tofa_no_u"]["train_cpu"].get<double>() + sj["tofa_no_u"]["predictor_cpu"].get<double>();
+      for (int64_t k : scenario_set(n, scenarios)) {
+        tofa += sj["tofa"]["scenarios"][static_cast<size_t>(k)]["deploy_cpu"].get<double>();
+        const auto& row = sj["tofa_no_u"]["scenarios"][static_cast<size_t>(k)];
+        ofa += row["deploy_cpu"].get<double>() + row["ofa_finetune_cpu"].get<double>();
+      }
+      costs[n].first.push_back(tofa);
+      costs[n].second.push_back(ofa);
+    }
+  }
+  const int64_t first = counts.front();
+  nlohmann::json cost_json = nlohmann::json::object();
+  for (int64_t n : counts) {
+    std::vector<double> tofa_ratio, ofa_ratio;
+    for (size_t i = 0; i < costs[n].first.size(); ++i) {
+      tofa_ratio.push_back(costs[n].first[i] / costs[first].first[i]);
+      ofa_ratio.push_back(costs[n].second[i] / costs[first].second[i]);
+    }
+    md << "| " << n << " | " << fmt(stat(costs[n].first), 1) << " | " << fmt(stat(tofa_ratio), 3) << " | "
+       << fmt(stat(costs[n].second), 1) << " | " << fmt(stat(ofa_ratio), 3) << " |\n";
+    cost_json[std::to_string(n)] = {{"tofa", costs[n].first}, {"ofa", costs[n].second}};
+  }
+
+  md << "\n**Test accuracy of the selected subnets** (the N = 5 budgets; mean ± std over seeds, %)\n\n";
+  md << "| budget ms | TOFA | TOFA without unlabelled term | OFA-style (fine-tuned) | trained alone | TOFA measured ms "
+        "|\n"
+     << "|---|---|---|---|---|---|\n";
+  const auto five = scenario_set(std::min<int64_t>(5, scenarios), scenarios);
+  std::ofstream plot_data(out_dir + "/accuracy_latency.dat");
+  for (int64_t k : five) {
+    std::vector<double> t, u, f, a, lat, budget_ms;
+    for (const auto& sj : per_seed) {
+      const auto& tr = sj["tofa"]["scenarios"][static_cast<size_t>(k)];
+      const auto& ur = sj["tofa_no_u"]["scenarios"][static_cast<size_t>(k)];
+      t.push_back(tr["test_accuracy"].get<double>());
+      u.push_back(ur["test_accuracy"].get<double>());
+      f.push_back(ur["ofa_test_accuracy"].get<double>());
+      lat.push_back(tr["measured_latency_ms"].get<double>());
+      budget_ms.push_back(tr["budget_ms"].get<double>());
+      for (const auto& ar : sj["alone"])
+        if (ar["scenario"].get<int64_t>() == k) a.push_back(ar["test_accuracy"].get<double>());
+    }
+    md << "| " << fmt(stat(budget_ms).mean, 3) << " | " << fmt(stat(t), 1, 100) << " | " << fmt(stat(u), 1, 100)
+       << " | " << fmt(stat(f), 1, 100) << " | " << (a.empty() ? std::string("—") : fmt(stat(a), 1, 100)) << " | "
+       << fmt(stat(lat), 3) << " |\n";
+  }
+  // The plot: every scenario of every seed.
+  for (const char* variant : {"tofa", "tofa_no_u", "ofa"}) {
+    plot_data << "# " << variant << "\n";
+    for (const auto& sj : per_seed)
+      for (const auto& row : sj[std::string(variant) == "ofa" ? "tofa_no_u" : variant]["scenarios"])
+        plot_data << row["measured_latency_ms"].get<double>() << " "
+                  << 100 * row[std::string(variant) == "ofa" ? "ofa_test_accuracy" : "test_accuracy"].get<double>()
+                  << "\n";
+    plot_data << "\n\n";
+  }
+  plot_data.close();
+  run_gnuplot("set terminal pngcairo size 800,500; set output '" + out_dir +
+                  "/accuracy_latency.png'; set xlabel 'measured latency (ms, batch 1)'; set ylabel 'test accuracy "
+                  "(%)'; set key bottom right; plot '" +
+                  out_dir +
+                  "/accuracy_latency.dat' index 0 title 'TOFA' pt 7, '' index 1 title 'TOFA without "
+                  "unlabelled term' pt 5, '' index 2 title 'OFA-style (fine-tuned per scenario)' pt 9",
+              "the TOFA accuracy-latency plot");
+
+  md << "\n**Selection quality** (TOFA, every scenario of every seed)\n\n";
+  std::vector<double> abs_err, met, ratio, search_s, spearman, largest, smallest, largest_u;
+  for (const auto& sj : per_seed) {
+    spearman.push_back(sj["tofa"]["predictor_spearman_in_sample"].get<double>());
+    largest.push_back(sj["tofa"]["largest_test_accuracy"].get<double>());
+    smallest.push_back(sj["tofa"]["smallest_test_accuracy"].get<double>());
+    largest_u.push_back(sj["tofa_no_u"]["largest_test_accuracy"].get<double>());
+    for (size_t k = 0; k < sj["tofa"]["scenarios"].size(); ++k) {
+      const auto& row = sj["tofa"]["scenarios"][k];
+      abs_err.push_back(std::abs(row["predicted_accuracy"].get<double>() - row["validation_accuracy"].get<double>()));
+      met.push_back(row["measured_latency_ms"].get<double>() <= row["budget_ms"].get<double>() ? 1.0 : 0.0);
+      ratio.push_back(row["measured_latency_ms"].get<double>() / row["table_latency_ms"].get<double>());
+      search_s.push_back(row["search_seconds"].get<double>());
+    }
+  }
+  md << "| measure | value |\n|---|---|\n"
+     << "| predictor: Spearman ρ on its fitting subnets (validation accuracy) | " << fmt(stat(spearman), 3) << " |\n"
+     << "| |predicted − measured validation accuracy| of the chosen subnets (points) | " << fmt(stat(abs_err), 2, 100)
+     << " |\n"
+     << "| measured / table latency of the chosen subnets | " << fmt(stat(ratio), 3) << " |\n"
+     << "| budgets met when the exported model is timed again | " << fmt(stat(met).mean * 100, 1) << " % of "
+     << met.size() << " |\n"
+     << "| search wall time per scenario (s) | " << fmt(stat(search_s), 3) << " |\n"
+     << "| largest subnet, TOFA / without unlabelled term (test %) | " << fmt(stat(largest), 1, 100) << " / "
+     << fmt(stat(largest_u), 1, 100) << " |\n"
+     << "| smallest subnet, TOFA (test %) | " << fmt(stat(smallest), 1, 100) << " |\n";
+
+  write_file_atomic(out_dir + "/tables.md", md.str());
+  std::cout << md.str();
+}
+
+nlohmann::json merge_tofa_results(const std::vector<std::string>& dirs) {
+  if (dirs.empty()) throw Error("--inputs: no result directories");
+  nlohmann::json merged;
+  for (const auto& dir : dirs) {
+    nlohmann::json r = read_json_file(dir + "/results.json");
+    if (merged.is_null()) {
+      merged = r;
+      continue;
+    }
+    if (r.at("scenarios") != merged.at("scenarios") || r.at("scenario_counts") != merged.at("scenario_counts"))
+      throw Error(dir + "/results.json: scenarios differ from " + dirs.front() + "/results.json");
+    for (const auto& s : r.at("seeds")) merged["seeds"].push_back(s);
+    merged["source_cpu_per_input"].push_back(r.at("source_cpu"));
+  }
+  return merged;
+}
+
 nlohmann::json run_tofa_experiment(const TofaExperimentOptions& o, const std::string& out_dir) {
   const auto seeds = parse_list(o.seeds, "seeds");
   const auto counts = parse_list(o.scenario_counts, "scenario_counts");
@@ -123,6 +257,7 @@ nlohmann::json run_tofa_experiment(const TofaExperimentOptions& o, const std::st
   std::vector<double> budgets;
   for (int64_t k = 0; k < o.scenarios; ++k)
     budgets.push_back(lo + (hi - lo) * static_cast<double>(k + 1) / static_cast<double>(o.scenarios));
+  const double latency_cpu = process_cpu_seconds() - lat_t0;
   log("latency range " + fmt(lo, 3) + " .. " + fmt(hi, 3) + " ms");
 
   nlohmann::json per_seed = nlohmann::json::array();
@@ -234,120 +369,11 @@ nlohmann::json run_tofa_experiment(const TofaExperimentOptions& o, const std::st
     per_seed.push_back(seed_json);
   }
 
-  // ---- tables
-  std::ostringstream md;
-  md << "Source supernet pretraining (shared by every method): " << fmt(source_cpu, 1)
-     << " CPU s. Latency table: " << table.size() << " entries, measured in " << fmt(process_cpu_seconds() - lat_t0, 1)
-     << " CPU s (shared). Latency budgets: " << o.scenarios << " from " << fmt(budgets.front(), 3) << " to "
-     << fmt(budgets.back(), 3) << " ms.\n\n";
-
-  md << "**Cost against the number of scenarios** (CPU s, mean ± std over " << seeds.size()
-     << " seeds; training + predictor + per-scenario search, BN recalibration, extraction and, for OFA, "
-        "fine-tuning)\n\n";
-  md << "| N | TOFA | TOFA N / TOFA 1 | OFA-style | OFA-style N / OFA-style 1 |\n|---|---|---|---|---|\n";
-  std::map<int64_t, std::pair<std::vector<double>, std::vector<double>>> costs;
-  for (int64_t n : counts) {
-    for (const auto& sj : per_seed) {
-      double tofa = sj["tofa"]["train_cpu"].get<double>() + sj["tofa"]["predictor_cpu"].get<double>();
-      double ofa = sj["tofa_no_u"]["train_cpu"].get<double>() + sj["tofa_no_u"]["predictor_cpu"].get<double>();
-      for (int64_t k : scenario_set(n, o.scenarios)) {
-        tofa += sj["tofa"]["scenarios"][static_cast<size_t>(k)]["deploy_cpu"].get<double>();
-        const auto& row = sj["tofa_no_u"]["scenarios"][static_cast<size_t>(k)];
-        ofa += row["deploy_cpu"].get<double>() + row["ofa_finetune_cpu"].get<double>();
-      }
-      costs[n].first.push_back(tofa);
-      costs[n].second.push_back(ofa);
-    }
-  }
-  const int64_t first = counts.front();
-  nlohmann::json cost_json = nlohmann::json::object();
-  for (int64_t n : counts) {
-    std::vector<double> tofa_ratio, ofa_ratio;
-    for (size_t i = 0; i < costs[n].first.size(); ++i) {
-      tofa_ratio.push_back(costs[n].first[i] / costs[first].first[i]);
-      ofa_ratio.push_back(costs[n].second[i] / costs[first].second[i]);
-    }
-    md << "| " << n << " | " << fmt(stat(costs[n].first), 1) << " | " << fmt(stat(tofa_ratio), 3) << " | "
-       << fmt(stat(costs[n].second), 1) << " | " << fmt(stat(ofa_ratio), 3) << " |\n";
-    cost_json[std::to_string(n)] = {{"tofa", costs[n].first}, {"ofa", costs[n].second}};
-  }
-
-  md << "\n**Test accuracy of the selected subnets** (the N = 5 budgets; mean ± std over seeds, %)\n\n";
-  md << "| budget ms | TOFA | TOFA without unlabelled term | OFA-style (fine-tuned) | trained alone | TOFA measured ms "
-        "|\n"
-     << "|---|---|---|---|---|---|\n";
-  const auto five = scenario_set(std::min<int64_t>(5, o.scenarios), o.scenarios);
-  std::ofstream plot_data(out_dir + "/accuracy_latency.dat");
-  for (int64_t k : five) {
-    std::vector<double> t, u, f, a, lat;
-    for (const auto& sj : per_seed) {
-      const auto& tr = sj["tofa"]["scenarios"][static_cast<size_t>(k)];
-      const auto& ur = sj["tofa_no_u"]["scenarios"][static_cast<size_t>(k)];
-      t.push_back(tr["test_accuracy"].get<double>());
-      u.push_back(ur["test_accuracy"].get<double>());
-      f.push_back(ur["ofa_test_accuracy"].get<double>());
-      lat.push_back(tr["measured_latency_ms"].get<double>());
-      for (const auto& ar : sj["alone"])
-        if (ar["scenario"].get<int64_t>() == k) a.push_back(ar["test_accuracy"].get<double>());
-    }
-    md << "| " << fmt(budgets[static_cast<size_t>(k)], 3) << " | " << fmt(stat(t), 1, 100) << " | "
-       << fmt(stat(u), 1, 100) << " | " << fmt(stat(f), 1, 100) << " | "
-       << (a.empty() ? std::string("—") : fmt(stat(a), 1, 100)) << " | " << fmt(stat(lat), 3) << " |\n";
-  }
-  // The plot: every scenario of every seed.
-  for (const char* variant : {"tofa", "tofa_no_u", "ofa"}) {
-    plot_data << "# " << variant << "\n";
-    for (const auto& sj : per_seed)
-      for (const auto& row : sj[std::string(variant) == "ofa" ? "tofa_no_u" : variant]["scenarios"])
-        plot_data << row["measured_latency_ms"].get<double>() << " "
-                  << 100 * row[std::string(variant) == "ofa" ? "ofa_test_accuracy" : "test_accuracy"].get<double>()
-                  << "\n";
-    plot_data << "\n\n";
-  }
-  plot_data.close();
-  run_gnuplot("set terminal pngcairo size 800,500; set output '" + out_dir +
-                  "/accuracy_latency.png'; set xlabel 'measured latency (ms, batch 1)'; set ylabel 'test accuracy "
-                  "(%)'; set key bottom right; plot '" +
-                  out_dir +
-                  "/accuracy_latency.dat' index 0 title 'TOFA' pt 7, '' index 1 title 'TOFA without "
-                  "unlabelled term' pt 5, '' index 2 title 'OFA-style (fine-tuned per scenario)' pt 9",
-              "the TOFA accuracy-latency plot");
-
-  md << "\n**Selection quality** (TOFA, every scenario of every seed)\n\n";
-  std::vector<double> abs_err, met, ratio, search_s, spearman, largest, smallest, largest_u;
-  for (const auto& sj : per_seed) {
-    spearman.push_back(sj["tofa"]["predictor_spearman_in_sample"].get<double>());
-    largest.push_back(sj["tofa"]["largest_test_accuracy"].get<double>());
-    smallest.push_back(sj["tofa"]["smallest_test_accuracy"].get<double>());
-    largest_u.push_back(sj["tofa_no_u"]["largest_test_accuracy"].get<double>());
-    for (size_t k = 0; k < sj["tofa"]["scenarios"].size(); ++k) {
-      const auto& row = sj["tofa"]["scenarios"][k];
-      abs_err.push_back(std::abs(row["predicted_accuracy"].get<double>() - row["validation_accuracy"].get<double>()));
-      met.push_back(row["measured_latency_ms"].get<double>() <= budgets[k] ? 1.0 : 0.0);
-      ratio.push_back(row["measured_latency_ms"].get<double>() / row["table_latency_ms"].get<double>());
-      search_s.push_back(row["search_seconds"].get<double>());
-    }
-  }
-  md << "| measure | value |\n|---|---|\n"
-     << "| predictor: Spearman ρ on its fitting subnets (validation accuracy) | " << fmt(stat(spearman), 3) << " |\n"
-     << "| |predicted − measured validation accuracy| of the chosen subnets (points) | " << fmt(stat(abs_err), 2, 100)
-     << " |\n"
-     << "| measured / table latency of the chosen subnets | " << fmt(stat(ratio), 3) << " |\n"
-     << "| budgets met when the exported model is timed again | " << fmt(stat(met).mean * 100, 1) << " % of "
-     << met.size() << " |\n"
-     << "| search wall time per scenario (s) | " << fmt(stat(search_s), 3) << " |\n"
-     << "| largest subnet, TOFA / without unlabelled term (test %) | " << fmt(stat(largest), 1, 100) << " / "
-     << fmt(stat(largest_u), 1, 100) << " |\n"
-     << "| smallest subnet, TOFA (test %) | " << fmt(stat(smallest), 1, 100) << " |\n";
-
-  nlohmann::json result = {{"source_cpu", source_cpu},
-                           {"budgets_ms", budgets},
-                           {"latency_table_entries", table.size()},
-                           {"costs", cost_json},
-                           {"seeds", per_seed}};
+  nlohmann::json result = {{"source_cpu", source_cpu},   {"latency_table_entries", table.size()},
+                           {"latency_cpu", latency_cpu}, {"scenarios", o.scenarios},
+                           {"scenario_counts", counts},  {"seeds", per_seed}};
   write_file_atomic(out_dir + "/results.json", result.dump(2) + "\n");
-  write_file_atomic(out_dir + "/tables.md", md.str());
-  std::cout << md.str();
+  write_tofa_report(result, out_dir);
   return result;
 }
 

@@ -36,4 +36,9 @@ const ParamSchema<TofaExperimentOptions>& tofa_experiment_schema();
 
 nlohmann::json run_tofa_experiment(const TofaExperimentOptions& options, const std::string& out_dir);
 
+// OUT/tables.md and the plot from a results.json object (several seeds may
+// come from separate runs: merge_tofa_results concatenates their seeds).
+void write_tofa_report(const nlohmann::json& result, const std::string& out_dir);
+nlohmann::json merge_tofa_results(const std::vector<std::string>& dirs);
+
 }  // namespace loom
