@@ -186,7 +186,7 @@ TEST(Tofa, WeakAugmentationShiftsAndStrongStaysInRange) {
   EXPECT_FALSE(torch::allclose(strong, augment_weak(x, AugmentOptions{}, gen)));
 }
 
-TEST(Tofa, SupernetLearnsAnEasyTaskWithTheUnifiedLoss) {
+TEST(TofaSlow, SupernetLearnsAnEasyTaskWithTheUnifiedLoss) {
   // Three classes: a bright left, centre or right band; labelled and unlabelled.
   auto make = [](int64_t n, uint64_t seed) {
     torch::manual_seed(seed);
