@@ -22,6 +22,7 @@
 #include "loom/core/cpu_setup.h"
 #include "loom/core/error.h"
 #include "loom/core/jsonl.h"
+#include "loom/core/subprocess.h"
 #include "loom/core/tokenizer.h"
 #include "loom/models/llama/llama.h"
 #include "loom/tensor/threads.h"
@@ -33,15 +34,32 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// The benchmark's two model sizes: d = 128 (2 layers), where attention's
+// share of the work is large, and the quickstart's 5M-parameter model
+// (d = 256, 4 layers, FFN 688), where the matmuls dominate.
+struct BenchModel {
+  int64_t hidden, intermediate, layers;
+};
+
+BenchModel bench_model(int64_t hidden) {
+  if (hidden == 128) return {128, 341, 2};
+  if (hidden == 256) return {256, 688, 4};
+  throw Error("bench packing: model width " + std::to_string(hidden) + " is not one of 128, 256");
+}
+
+int64_t model_width(const std::string& text) {
+  if (text == "128" || text == "256") return std::stoll(text);
+  throw Error("bench packing: model width '" + text + "' is not one of 128, 256");
+}
+
 struct BenchSettings {
-  int64_t steps, micro_batch, max_len, hidden, layers, eval_every, examples;
+  int64_t steps, micro_batch, max_len, eval_every, examples;
 };
 
 BenchSettings settings(bool quick) {
-  // Quick: a smaller model and fewer steps, for a smoke run in about a minute.
-  return quick ? BenchSettings{6, 16, 512, 128, 2, 3, 300} : BenchSettings{24, 16, 512, 128, 2, 4, 800};
+  // Quick: fewer steps and examples, for a smoke run in about a minute.
+  return quick ? BenchSettings{6, 16, 512, 3, 300} : BenchSettings{24, 16, 512, 4, 800};
 }
-
 // A stream of real text as bytes; examples are windows of it, so the model
 // has something learnable whatever the length distribution.
 std::string corpus_text(const std::string& path) {
@@ -88,27 +106,23 @@ std::vector<Example> make_examples(const std::string& text, const std::vector<in
   return out;
 }
 
-// One run in this process: train `steps` steps with one collator, log validation.
-nlohmann::json run_one(const std::string& dist, const std::string& packing_mode, bool quick,
-                       const std::string& corpus_path) {
-  BenchSettings s = settings(quick);
-  set_compute_threads(1);
+// The examples every run of one length distribution trains and validates on.
+struct BenchData {
+  Tokenizer tok;
+  std::vector<Example> train, valid;
+};
+
+BenchData bench_data(const std::string& dist, const BenchSettings& s, const std::string& corpus_path) {
   TokenizerTrainOptions topts;
   topts.vocab_size = 259;  // byte-level: lengths are exact and need no training
-  Tokenizer tok = Tokenizer::train({}, topts);
+  BenchData d{Tokenizer::train({}, topts), {}, {}};
   std::string text = corpus_text(corpus_path);
-  auto train = make_examples(text, sample_lengths(dist, corpus_path, s.examples, s.max_len, 1), tok);
-  auto valid = make_examples(text.substr(text.size() / 2), sample_lengths(dist, corpus_path, 64, s.max_len, 2), tok);
-  LlamaConfig cfg;
-  cfg.vocab_size = 259;
-  cfg.hidden_size = s.hidden;
-  cfg.intermediate_size = s.hidden * 8 / 3;
-  cfg.num_hidden_layers = s.layers;
-  cfg.num_attention_heads = 4;
-  cfg.num_key_value_heads = 4;
-  cfg.max_position_embeddings = s.max_len * s.micro_batch;  // naive packing runs positions on
-  LlamaForCausalLM model(cfg);
-  model->reset_parameters(7);
+  d.train = make_examples(text, sample_lengths(dist, corpus_path, s.examples, s.max_len, 1), d.tok);
+  d.valid = make_examples(text.substr(text.size() / 2), sample_lengths(dist, corpus_path, 64, s.max_len, 2), d.tok);
+  return d;
+}
+
+TrainOptions bench_train_options(const std::string& packing_mode, const BenchSettings& s) {
   TrainOptions o;
   o.packing = packing_from_name(packing_mode);
   o.micro_batch_size = s.micro_batch;
@@ -116,29 +130,62 @@ nlohmann::json run_one(const std::string& dist, const std::string& packing_mode,
   o.warmup_steps = 2;
   o.lr = 1e-3;
   o.dataset.max_seq_len = s.max_len;
+  return o;
+}
+
+// The micro-batches a run with `packing_mode` trains on, in order, as the
+// example indices of each step.
+std::vector<std::vector<size_t>> planned_batches(const BenchData& d, const TrainOptions& o, const BenchSettings& s) {
+  DataCursor plan(&d.train, o.packing, s.micro_batch, s.micro_batch * s.max_len, o.seed);
+  std::vector<std::vector<size_t>> steps;
+  for (int64_t i = 0; i < s.steps; ++i) steps.push_back(plan.next());
+  return steps;
+}
+
+// One run in this process: train `steps` steps with one collator, log validation.
+nlohmann::json run_one(const std::string& dist, const std::string& packing_mode, int64_t hidden, bool quick,
+                       const std::string& corpus_path) {
+  const BenchSettings s = settings(quick);
+  const BenchModel m = bench_model(hidden);
+  set_compute_threads(1);
+  BenchData d = bench_data(dist, s, corpus_path);
+  LlamaConfig cfg;
+  cfg.vocab_size = 259;
+  cfg.hidden_size = m.hidden;
+  cfg.intermediate_size = m.intermediate;
+  cfg.num_hidden_layers = m.layers;
+  cfg.num_attention_heads = 4;
+  cfg.num_key_value_heads = 4;
+  cfg.max_position_embeddings = s.max_len * s.micro_batch;  // naive packing runs positions on
+  LlamaForCausalLM model(cfg);
+  model->reset_parameters(7);
+  const TrainOptions o = bench_train_options(packing_mode, s);
   auto comm = Communicator::create({});
-  Trainer trainer(o, model.ptr(), tok, train, valid, comm.get(), "");
+  Trainer trainer(o, model.ptr(), d.tok, d.train, d.valid, comm.get(), "");
   // Padding fraction of exactly the micro-batches this run trains on.
-  DataCursor plan(&train, o.packing, s.micro_batch, s.micro_batch * s.max_len, o.seed);
   int64_t real = 0, total = 0;
-  for (int64_t i = 0; i < s.steps; ++i) {
+  for (const auto& step : planned_batches(d, o, s)) {
     std::vector<const Example*> group;
-    for (size_t k : plan.next()) group.push_back(&train[k]);
-    PackedBatch b = collate(group, o.packing, tok.pad_id());
+    for (size_t k : step) group.push_back(&d.train[k]);
+    PackedBatch b = collate(group, o.packing, d.tok.pad_id());
     real += b.num_real_tokens;
     total += b.num_tokens();
   }
   nlohmann::json curve = nlohmann::json::array();
   double train_seconds = 0;
   for (int64_t step = 1; step <= s.steps; ++step) {
+    // The timer holds the whole step: drawing the micro-batch, collating it,
+    // forward, backward, clipping, the optimizer (the baseline's timer holds
+    // the same: building its padded tensors from the token lists included).
     auto start = Clock::now();
     trainer.train_step();
     train_seconds += std::chrono::duration<double>(Clock::now() - start).count();
     if (step % s.eval_every == 0 || step == s.steps)
-      curve.push_back({{"step", step}, {"val_loss", evaluate_loss(*model, valid, tok.pad_id(), 16).loss}});
+      curve.push_back({{"step", step}, {"val_loss", evaluate_loss(*model, d.valid, d.tok.pad_id(), 16).loss}});
   }
   return {{"dist", dist},
           {"packing", packing_mode},
+          {"hidden", hidden},
           {"real_tokens_per_s", static_cast<double>(real) / train_seconds},
           {"padding_fraction", 1.0 - static_cast<double>(real) / static_cast<double>(total)},
           {"peak_rss_mb", static_cast<double>(peak_rss_kb()) / 1024.0},
@@ -146,101 +193,163 @@ nlohmann::json run_one(const std::string& dist, const std::string& packing_mode,
           {"val_curve", curve}};
 }
 
-std::string run_child(const std::vector<std::string>& args) {
-  std::string out = (fs::temp_directory_path() / ("loom_bench_" + std::to_string(::getpid()) + ".json")).string();
-  std::string cmd;
-  for (const auto& a : args) cmd += "'" + a + "' ";
-  cmd += "> " + out;
-  if (std::system(cmd.c_str()) != 0) throw Error("benchmark run failed: " + cmd);
-  std::string text = read_file_text(out);
-  fs::remove(out);
-  return text;
+// The token lists of the micro-batches that `none` trains on, step by step,
+// for the PyTorch baseline: it pads and trains on exactly these batches.
+void write_baseline_batches(const std::string& dist, bool quick, const std::string& corpus_path,
+                            const std::string& path) {
+  const BenchSettings s = settings(quick);
+  BenchData d = bench_data(dist, s, corpus_path);
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& step : planned_batches(d, bench_train_options("none", s), s)) {
+    nlohmann::json batch = nlohmann::json::array();
+    for (size_t k : step) batch.push_back(d.train[k].tokens);
+    steps.push_back(std::move(batch));
+  }
+  write_file_atomic(path, steps.dump());
 }
 
-void run_all(bool quick, const std::string& corpus_path, const std::string& out_dir) {
-  const std::vector<std::string> dists = {"flan", "orca", "corpus"};
-  const std::vector<std::string> modes = {"none", "padding_free", "bin", "naive"};
-  std::vector<nlohmann::json> rows;
-  for (const auto& d : dists) {
-    for (const auto& m : modes) {
-      std::cerr << "bench packing: " << d << " / " << m << "\n";
-      rows.push_back(nlohmann::json::parse(
-          run_child({fs::read_symlink("/proc/self/exe").string(), "bench", "packing", "--run-one", d + ":" + m,
-                     "--corpus", corpus_path, "--quick", quick ? "true" : "false"})));
-    }
-    std::string baseline = "bench/packing_baseline.py";
-    if (fs::exists(baseline) && fs::exists("/usr/bin/python3")) {
-      BenchSettings s = settings(quick);
-      nlohmann::json lengths = sample_lengths(d, corpus_path, s.examples, s.max_len, 1);
-      std::string lengths_path = (fs::temp_directory_path() / "loom_bench_lengths.json").string();
-      write_file_atomic(lengths_path, lengths.dump());
-      try {
-        auto py = nlohmann::json::parse(
-            run_child({"/usr/bin/python3", baseline, "--lengths", lengths_path, "--steps", std::to_string(s.steps),
-                       "--batch", std::to_string(s.micro_batch), "--hidden", std::to_string(s.hidden), "--layers",
-                       std::to_string(s.layers)}));
-        py["dist"] = d;
-        rows.push_back(py);
-      } catch (const std::exception& e) {
-        std::cerr << "bench packing: PyTorch baseline skipped: " << e.what() << "\n";
-      }
-    }
-  }
-  auto find = [&](const std::string& d, const std::string& m) -> const nlohmann::json* {
-    for (const auto& r : rows)
-      if (r["dist"] == d && r["packing"] == m) return &r;
-    return nullptr;
-  };
-  // ideal = padded tokens / real tokens of `none`; "% of ideal" = speed-up / ideal.
-  std::cout
-      << "| lengths | collator | real tok/s | speed-up vs none | ideal | % of ideal | peak RSS MB | RSS vs none | "
-         "padding | final val loss |\n|---|---|---|---|---|---|---|---|---|---|\n";
-  nlohmann::json summary;
-  for (const auto& d : dists) {
-    const auto* none = find(d, "none");
-    for (const auto& m : {std::string("none"), std::string("padding_free"), std::string("bin"), std::string("naive"),
-                          std::string("pytorch_padded")}) {
-      const auto* r = find(d, m);
-      if (!r || !none) continue;
-      double speedup = (*r)["real_tokens_per_s"].get<double>() / (*none)["real_tokens_per_s"].get<double>();
-      double ideal = 1.0 / (1.0 - (*none)["padding_fraction"].get<double>());
-      double rss = (*r)["peak_rss_mb"].get<double>() / (*none)["peak_rss_mb"].get<double>();
-      std::string loss = r->contains("val_curve") ? std::to_string((*r)["val_curve"].back()["val_loss"].get<double>())
-                                                  : std::string("-");
-      char line[400];
-      std::snprintf(line, sizeof(line), "| %s | %s | %.0f | %.2f | %.2f | %.0f %% | %.0f | %.2f | %.1f %% | %s |\n",
-                    d.c_str(), m.c_str(), (*r)["real_tokens_per_s"].get<double>(), speedup, ideal,
-                    100 * speedup / ideal, (*r)["peak_rss_mb"].get<double>(), rss,
-                    100 * (*r)["padding_fraction"].get<double>(), loss.c_str());
-      std::cout << line;
-      if (m == "padding_free") summary[d] = {{"speedup", speedup}, {"ideal_speedup", ideal}, {"peak_rss_ratio", rss}};
-    }
-  }
-  if (!out_dir.empty()) {
-    make_dirs(out_dir);
-    write_jsonl_atomic(out_dir + "/packing-results.jsonl", rows);
-    std::string csv = "dist,packing,step,val_loss\n";
-    for (const auto& r : rows)
-      if (r.contains("val_curve"))
-        for (const auto& p : r["val_curve"])
-          csv += r["dist"].get<std::string>() + "," + r["packing"].get<std::string>() + "," +
-                 std::to_string(p["step"].get<int64_t>()) + "," + std::to_string(p["val_loss"].get<double>()) + "\n";
-    write_file_atomic(out_dir + "/packing-val-loss.csv", csv);
-  }
-  // The headline: FLAN-like lengths, as in the paper's main table.
-  nlohmann::json line = summary["flan"];
-  line["per_distribution"] = summary;
-  std::cout << line.dump() << "\n";
+// Every run, loom's and the baseline's, gets the same thread settings: one
+// LibTorch thread (set inside) and single-threaded BLAS/OpenMP pools.
+const EnvVars kOneThreadEnv = {{"OPENBLAS_NUM_THREADS", "1"}, {"OMP_NUM_THREADS", "1"}, {"MKL_NUM_THREADS", "1"}};
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-}  // namespace
-
-namespace {
+// "median [min-max]" over the repeats.
+std::string spread_text(const std::vector<double>& v, const char* format) {
+  char med[64], lo[64], hi[64];
+  std::snprintf(med, sizeof(med), format, median_of(v));
+  std::snprintf(lo, sizeof(lo), format, *std::min_element(v.begin(), v.end()));
+  std::snprintf(hi, sizeof(hi), format, *std::max_element(v.begin(), v.end()));
+  return v.size() > 1 ? std::string(med) + " [" + lo + "–" + hi + "]" : std::string(med);
+}
 
 struct PackingBenchOptions {
   bool quick = false;
   std::string run_one, corpus = "data/corpus/train.jsonl", out;
+  std::vector<std::string> models = {"128", "256"};  // widths, see bench_model()
+  int64_t repeats = 3;
 };
+
+void run_all(const PackingBenchOptions& o) {
+  const std::vector<std::string> dists = {"flan", "orca", "corpus"};
+  const std::vector<std::string> modes = {"none", "padding_free", "bin", "naive"};
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const std::string quick = o.quick ? "true" : "false";
+  const std::string baseline = "bench/packing_baseline.py";
+  const bool have_baseline = fs::exists(baseline) && fs::exists("/usr/bin/python3");
+  if (!have_baseline) std::cerr << "bench packing: no " << baseline << " or /usr/bin/python3: PyTorch rows skipped\n";
+  std::string scratch_template = (fs::temp_directory_path() / "loom_bench_packing.XXXXXX").string();
+  if (!::mkdtemp(scratch_template.data())) throw Error(scratch_template + ": cannot create a temporary directory");
+  const std::string scratch = scratch_template;
+  // The baseline trains on exactly the micro-batches of loom's `none` run.
+  if (have_baseline)
+    for (const auto& d : dists) write_baseline_batches(d, o.quick, o.corpus, scratch + "/" + d + ".json");
+  std::vector<nlohmann::json> rows;
+  // Repeats are the outer loop, so that a slow spell of a shared machine
+  // spreads over every collator instead of landing on one.
+  for (int64_t repeat = 0; repeat < o.repeats; ++repeat)
+    for (const auto& width : o.models)
+      for (const auto& d : dists) {
+        const int64_t hidden = model_width(width);
+        const BenchModel m = bench_model(hidden);
+        for (const auto& mode : modes) {
+          // naive is here to show contamination, which the loss curves of
+          // d = 128's first repeat show; its one O(T^2) segment per
+          // micro-batch costs more than every other run together, so it is
+          // neither repeated nor run at d = 256 (its row has no spread).
+          if (mode == "naive" && (hidden != 128 || repeat > 0)) continue;
+          std::cerr << "bench packing: repeat " << repeat + 1 << "/" << o.repeats << ", d=" << hidden << ", " << d
+                    << " / " << mode << "\n";
+          auto row = nlohmann::json::parse(
+              run_capture({self, "bench", "packing", "--run-one", d + ":" + mode + ":" + std::to_string(hidden),
+                           "--corpus", o.corpus, "--quick", quick},
+                          kOneThreadEnv));
+          row["repeat"] = repeat;
+          rows.push_back(std::move(row));
+        }
+        if (!have_baseline) continue;
+        auto py = nlohmann::json::parse(run_capture(
+            {"/usr/bin/python3", baseline, "--batches", scratch + "/" + d + ".json", "--hidden", std::to_string(hidden),
+             "--intermediate", std::to_string(m.intermediate), "--layers", std::to_string(m.layers)},
+            kOneThreadEnv));
+        py["dist"] = d;
+        py["hidden"] = hidden;
+        py["repeat"] = repeat;
+        rows.push_back(std::move(py));
+      }
+  fs::remove_all(scratch);
+  auto runs = [&](int64_t hidden, const std::string& d, const std::string& mode) {
+    std::vector<const nlohmann::json*> out;
+    for (const auto& r : rows)
+      if (r["hidden"] == hidden && r["dist"] == d && r["packing"] == mode) out.push_back(&r);
+    return out;
+  };
+  // ideal = padded tokens / real tokens of `none`; speed-ups are per repeat
+  // (this collator's run over `none`'s run of the same repeat).
+  std::cout << "| model | lengths | collator | real tok/s | speed-up vs none | ideal | % of ideal | peak RSS MB | "
+               "RSS vs none | padding | final val loss |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+  nlohmann::json summary;
+  for (const auto& width : o.models)
+    for (const auto& d : dists) {
+      const int64_t hidden = model_width(width);
+      const auto none = runs(hidden, d, "none");
+      if (none.empty()) continue;
+      const double ideal = 1.0 / (1.0 - (*none[0])["padding_fraction"].get<double>());
+      for (const auto& mode : {"none", "padding_free", "bin", "naive", "pytorch_padded"}) {
+        const auto these = runs(hidden, d, mode);
+        if (these.empty()) continue;
+        std::vector<double> tps, speedup, percent, rss, rss_ratio;
+        for (const auto* run : these) {
+          const auto& r = *run;
+          const auto& base = *none[static_cast<size_t>(r["repeat"].get<int64_t>())];  // `none` of the same repeat
+          tps.push_back(r["real_tokens_per_s"].get<double>());
+          speedup.push_back(tps.back() / base["real_tokens_per_s"].get<double>());
+          percent.push_back(100 * speedup.back() / ideal);
+          rss.push_back(r["peak_rss_mb"].get<double>());
+          rss_ratio.push_back(rss.back() / base["peak_rss_mb"].get<double>());
+        }
+        const auto& first = *these[0];
+        const std::string loss = first.contains("val_curve")
+                                     ? std::to_string(first["val_curve"].back()["val_loss"].get<double>())
+                                     : std::string("-");
+        std::cout << "| d=" << hidden << " | " << d << " | " << mode << " | " << spread_text(tps, "%.0f") << " | "
+                  << spread_text(speedup, "%.2f") << " | " << spread_text({ideal}, "%.2f") << " | "
+                  << spread_text(percent, "%.0f") << " % | " << spread_text(rss, "%.0f") << " | "
+                  << spread_text(rss_ratio, "%.2f") << " | "
+                  << spread_text({100 * first["padding_fraction"].get<double>()}, "%.1f") << " % | " << loss << " |\n";
+        if (std::string(mode) == "padding_free")
+          summary["d" + std::to_string(hidden)][d] = {
+              {"speedup", median_of(speedup)},
+              {"speedup_min", *std::min_element(speedup.begin(), speedup.end())},
+              {"speedup_max", *std::max_element(speedup.begin(), speedup.end())},
+              {"ideal_speedup", ideal},
+              {"peak_rss_ratio", median_of(rss_ratio)}};
+      }
+    }
+  if (!o.out.empty()) {
+    make_dirs(o.out);
+    write_jsonl_atomic(o.out + "/packing-results.jsonl", rows);
+    // Validation curves are seeded and repeat for repeat: the first repeat's.
+    std::string csv = "hidden,dist,packing,step,val_loss\n";
+    for (const auto& r : rows)
+      if (r.contains("val_curve") && r["repeat"] == 0)
+        for (const auto& p : r["val_curve"])
+          csv += std::to_string(r["hidden"].get<int64_t>()) + "," + r["dist"].get<std::string>() + "," +
+                 r["packing"].get<std::string>() + "," + std::to_string(p["step"].get<int64_t>()) + "," +
+                 std::to_string(p["val_loss"].get<double>()) + "\n";
+    write_file_atomic(o.out + "/packing-val-loss.csv", csv);
+  }
+  // The headline: FLAN-like lengths, as in the paper's main table, on the
+  // first model size.
+  const std::string first_model = "d" + o.models.front();
+  nlohmann::json line = summary[first_model]["flan"];
+  line["per_model"] = summary;
+  std::cout << line.dump() << "\n";
+}
 
 const ParamSchema<PackingBenchOptions>& packing_bench_schema() {
   using O = PackingBenchOptions;
@@ -249,7 +358,9 @@ const ParamSchema<PackingBenchOptions>& packing_bench_schema() {
     s.add("quick", &O::quick, "smaller model and fewer steps (about a minute); false = the documented configuration")
         .add("corpus", &O::corpus, "default corpus JSONL (built with `loom data` if missing)")
         .add("out", &O::out, "write packing-results.jsonl and packing-val-loss.csv here")
-        .add("run_one", &O::run_one, "internal: DIST:MODE in this process");
+        .add("models", &O::models, "model widths to run: 128 (2 layers) and/or 256 (the 5M quickstart model, 4 layers)")
+        .add("repeats", &O::repeats, "runs of every combination; tables show the median and [min-max]", {1, 100})
+        .add("run_one", &O::run_one, "internal: DIST:MODE:WIDTH in this process");
     return s;
   }();
   return schema;
@@ -267,13 +378,17 @@ void setup_bench(CLI::App* sub) {
       build_default_corpus(CorpusOptions{}, dir.empty() ? "." : dir);
     }
     if (!a->run_one.empty()) {
-      size_t colon = a->run_one.find(':');
-      if (colon == std::string::npos) throw Error("--run-one expects DIST:MODE");
-      std::cout << run_one(a->run_one.substr(0, colon), a->run_one.substr(colon + 1), a->quick, a->corpus).dump()
+      const size_t c1 = a->run_one.find(':'), c2 = a->run_one.find(':', c1 + 1);
+      if (c1 == std::string::npos || c2 == std::string::npos) throw Error("--run-one expects DIST:MODE:WIDTH");
+      std::cout << run_one(a->run_one.substr(0, c1), a->run_one.substr(c1 + 1, c2 - c1 - 1),
+                           model_width(a->run_one.substr(c2 + 1)), a->quick, a->corpus)
+                       .dump()
                 << "\n";
       return;
     }
-    run_all(a->quick, a->corpus, a->out);
+    if (a->models.empty()) throw Error("--models: give at least one width (128, 256)");
+    for (const auto& width : a->models) model_width(width);  // unknown widths fail before any run
+    run_all(*a);
   });
 }
 

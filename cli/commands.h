@@ -39,6 +39,7 @@ LOOM_COMMAND(setup_knowledge);
 LOOM_COMMAND(setup_merge);
 LOOM_COMMAND(setup_fl);
 LOOM_COMMAND(setup_tokenize);
+LOOM_COMMAND(setup_supernet);
 LOOM_COMMAND(setup_tofa);
 
 inline const std::vector<Command>& commands() {
@@ -52,6 +53,8 @@ inline const std::vector<Command>& commands() {
       {"merge", "merge models or LoRA adapters (linear, TIES, DARE) or an adapter into its base", setup_merge},
       {"fl", "robust federated learning: aggregators, simulation, gRPC server and parties", setup_fl},
       {"ot", "optimal transport with order constraints", setup_ot, true},
+      {"supernet", "MLFS supernets: elastic transformers, LoRA stages, distillation, search, extraction",
+       setup_supernet},
       {"tofa", "TOFA: one semi-supervised CNN supernet, a subnet per device budget, no fine-tuning", setup_tofa},
       {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize, true},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},

@@ -59,20 +59,27 @@ std::vector<std::string> split_paragraphs(const std::string& text, size_t max_ch
   return chunks;
 }
 
+std::vector<std::string> read_fortune_file(const std::string& path) {
+  if (!fs::is_regular_file(path)) throw Error(path + ": no such fortune file (install Debian's 'fortunes')");
+  std::vector<std::string> quotes;
+  std::string text = read_file_text(path);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find("\n%\n", pos);
+    if (end == std::string::npos) end = text.size();
+    std::string quote = trim(text.substr(pos, end - pos));
+    if (quote.size() > 1 && quote != "%") quotes.push_back(quote);
+    pos = end + 3;
+  }
+  return quotes;
+}
+
 std::vector<std::string> read_fortunes(const std::string& dir) {
   if (!fs::is_directory(dir)) throw Error(dir + ": no fortunes directory (install Debian's 'fortunes')");
   std::vector<std::string> quotes;
   for (const auto& path : sorted_files(dir)) {
     if (fs::path(path).has_extension()) continue;  // .dat indexes, .u8 links
-    std::string text = read_file_text(path);
-    size_t pos = 0;
-    while (pos < text.size()) {
-      size_t end = text.find("\n%\n", pos);
-      if (end == std::string::npos) end = text.size();
-      std::string quote = trim(text.substr(pos, end - pos));
-      if (quote.size() > 1 && quote != "%") quotes.push_back(quote);
-      pos = end + 3;
-    }
+    for (auto& quote : read_fortune_file(path)) quotes.push_back(std::move(quote));
   }
   return quotes;
 }

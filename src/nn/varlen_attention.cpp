@@ -71,8 +71,10 @@ torch::Tensor masked_scores(const torch::Tensor& qg, const torch::Tensor& kt, co
   return torch::baddbmm(mask, qg, kt, /*beta=*/1.0, /*alpha=*/scale);
 }
 
-// Additive causal mask [group*L, L]: 0 on and below the diagonal, -inf above.
-torch::Tensor causal_mask(int64_t L, int64_t group, const torch::TensorOptions& options) {
+// Additive mask [group*L, L]: causal, 0 on and below the diagonal and -inf
+// above; bidirectional (encoders), all 0.
+torch::Tensor attention_mask(int64_t L, int64_t group, bool causal, const torch::TensorOptions& options) {
+  if (!causal) return torch::zeros({group * L, L}, options);
   auto m = torch::full({L, L}, -std::numeric_limits<float>::infinity(), options).triu_(1);
   return m.repeat({group, 1});
 }
@@ -84,7 +86,8 @@ struct SegmentView {
 class VarlenAttention : public torch::autograd::Function<VarlenAttention> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor q, torch::Tensor k, torch::Tensor v,
-                               torch::Tensor cu_seqlens, int64_t max_seqlen) {
+                               torch::Tensor cu_seqlens, int64_t /*max_seqlen*/, bool causal) {
+    ctx->saved_data["causal"] = causal;
     q = q.contiguous();
     k = k.contiguous();
     v = v.contiguous();
@@ -100,7 +103,7 @@ class VarlenAttention : public torch::autograd::Function<VarlenAttention> {
       auto qg = group_queries(q.narrow(0, b, L), kv);
       auto kt = k.narrow(0, b, L).permute({1, 2, 0});  // [Hkv, D, L]
       auto vs = v.narrow(0, b, L).transpose(0, 1);     // [Hkv, L, D]
-      auto scores = masked_scores(qg, kt, causal_mask(L, group, q.options()), scale);
+      auto scores = masked_scores(qg, kt, attention_mask(L, group, causal, q.options()), scale);
       auto p = torch::softmax(scores, -1);
       // log-sum-exp from the softmax without another exp pass: at each row's
       // maximum, p = exp(max - lse) >= 1/L, so the log never sees zero.
@@ -117,6 +120,7 @@ class VarlenAttention : public torch::autograd::Function<VarlenAttention> {
     auto saved = ctx->get_saved_variables();
     auto q = saved[0], k = saved[1], v = saved[2], out = saved[3], lse = saved[4], cu_seqlens = saved[5];
     auto dout = grads[0].contiguous();
+    const bool causal = ctx->saved_data["causal"].toBool();
     const int64_t H = q.size(1), kv = k.size(1), group = H / kv;
     const int64_t segments = cu_seqlens.size(0) - 1;
     const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
@@ -131,7 +135,7 @@ class VarlenAttention : public torch::autograd::Function<VarlenAttention> {
       auto deltag = group_queries(delta.narrow(0, b, L), kv);  // [Hkv, group*L, 1]
       auto ks = k.narrow(0, b, L).transpose(0, 1);             // [Hkv, L, D]
       auto vs = v.narrow(0, b, L).transpose(0, 1);
-      auto p = masked_scores(qg, ks.transpose(1, 2), causal_mask(L, group, q.options()), scale)
+      auto p = masked_scores(qg, ks.transpose(1, 2), attention_mask(L, group, causal, q.options()), scale)
                    .sub_(lse.narrow(0, b * H, L * H).view({kv, group * L, 1}))
                    .exp_();
       dv.narrow(0, b, L).copy_(torch::bmm(p.transpose(1, 2), dog).transpose(0, 1));
@@ -139,14 +143,14 @@ class VarlenAttention : public torch::autograd::Function<VarlenAttention> {
       ungroup_into(torch::bmm(ds, ks), dq.narrow(0, b, L));
       dk.narrow(0, b, L).copy_(torch::bmm(ds.transpose(1, 2), qg).transpose(0, 1));
     });
-    return {dq, dk, dv, torch::Tensor(), torch::Tensor()};
+    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
 }  // namespace
 
 torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& cu_seqlens, int64_t max_seqlen) {
+                               const torch::Tensor& cu_seqlens, int64_t max_seqlen, bool causal) {
   check_inputs(q, k, v, cu_seqlens);
   auto cu = cu_seqlens.accessor<int32_t, 1>();
   int64_t longest = 0;
@@ -154,18 +158,19 @@ torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, c
   if (max_seqlen < longest)
     throw Error("varlen_attention: max_seqlen " + std::to_string(max_seqlen) + " is below the longest segment (" +
                 std::to_string(longest) + ")");
-  return VarlenAttention::apply(q, k, v, cu_seqlens, longest);
+  return VarlenAttention::apply(q, k, v, cu_seqlens, longest, causal);
 }
 
 torch::Tensor dense_masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                     const torch::Tensor& cu_seqlens) {
+                                     const torch::Tensor& cu_seqlens, bool causal) {
   check_inputs(q, k, v, cu_seqlens);
   const int64_t T = q.size(0), group = q.size(1) / k.size(1);
   auto segment = torch::empty({T}, torch::kLong);
   auto cu = cu_seqlens.accessor<int32_t, 1>();
   for (int64_t s = 0; s + 1 < cu.size(0); ++s) segment.index_put_({Slice(cu[s], cu[s + 1])}, s);
   auto pos = torch::arange(T);
-  auto allowed = segment.unsqueeze(1).eq(segment.unsqueeze(0)).logical_and(pos.unsqueeze(1).ge(pos.unsqueeze(0)));
+  auto allowed = segment.unsqueeze(1).eq(segment.unsqueeze(0));
+  if (causal) allowed = allowed.logical_and(pos.unsqueeze(1).ge(pos.unsqueeze(0)));
   auto kk = k.repeat_interleave(group, 1).transpose(0, 1);  // [H, T, D]
   auto vv = v.repeat_interleave(group, 1).transpose(0, 1);
   auto qq = q.transpose(0, 1);

@@ -56,6 +56,44 @@ TEST(VarlenAttention, MatchesDenseMaskedReferenceForwardAndBackward) {
   }
 }
 
+// Encoders (causal = false): every token of a segment sees the whole segment,
+// and still nothing of the others; forward and backward against the dense
+// bidirectional block mask.
+TEST(VarlenAttention, BidirectionalMatchesDenseReferenceAndSeesLaterTokens) {
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.name);
+    torch::manual_seed(4);
+    auto cu = cu_of(c.lengths);
+    int64_t T = cu[-1].item<int64_t>(), D = 8;
+    auto q = torch::randn({T, c.heads, D}, torch::requires_grad());
+    auto k = torch::randn({T, c.kv_heads, D}, torch::requires_grad());
+    auto v = torch::randn({T, c.kv_heads, D}, torch::requires_grad());
+    auto upstream = torch::randn({T, c.heads, D});
+    int64_t longest = *std::max_element(c.lengths.begin(), c.lengths.end());
+    auto out = varlen_attention(q, k, v, cu, longest, /*causal=*/false);
+    (out * upstream).sum().backward();
+    auto gq = q.grad().clone(), gk = k.grad().clone(), gv = v.grad().clone();
+    q.mutable_grad().zero_();
+    k.mutable_grad().zero_();
+    v.mutable_grad().zero_();
+    auto ref = dense_masked_attention(q, k, v, cu, /*causal=*/false);
+    (ref * upstream).sum().backward();
+    EXPECT_TRUE(torch::allclose(out, ref, 1e-5, 1e-5));
+    EXPECT_TRUE(torch::allclose(gq, q.grad(), 1e-4, 1e-5));
+    EXPECT_TRUE(torch::allclose(gk, k.grad(), 1e-4, 1e-5));
+    EXPECT_TRUE(torch::allclose(gv, v.grad(), 1e-4, 1e-5));
+  }
+  // The first token's output depends on the last token's value only without the causal mask.
+  torch::manual_seed(5);
+  auto q = torch::randn({4, 2, 4}), k = torch::randn({4, 2, 4}), v = torch::randn({4, 2, 4});
+  auto v2 = v.clone();
+  v2[3].add_(10.0);
+  auto cu = cu_of({4});
+  EXPECT_TRUE(torch::equal(varlen_attention(q, k, v, cu, 4)[0], varlen_attention(q, k, v2, cu, 4)[0]));
+  EXPECT_FALSE(
+      torch::allclose(varlen_attention(q, k, v, cu, 4, false)[0], varlen_attention(q, k, v2, cu, 4, false)[0]));
+}
+
 TEST(VarlenAttention, SegmentsDoNotSeeEachOther) {
   torch::manual_seed(2);
   auto q = torch::randn({6, 2, 4}), k = torch::randn({6, 2, 4}), v = torch::randn({6, 2, 4});

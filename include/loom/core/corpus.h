@@ -32,6 +32,8 @@ struct CorpusStats {
 
 // Quotations from a fortune directory (files without an extension, '%' lines as separators).
 std::vector<std::string> read_fortunes(const std::string& dir);
+// Quotations of one fortune file (one topic, e.g. .../fortunes/computers).
+std::vector<std::string> read_fortune_file(const std::string& path);
 
 // Writes OUT_DIR/train.jsonl and OUT_DIR/valid.jsonl atomically. Missing
 // sources are an error naming the path and the Debian package to install.
