@@ -38,6 +38,7 @@ LOOM_COMMAND(setup_ot);
 LOOM_COMMAND(setup_knowledge);
 LOOM_COMMAND(setup_merge);
 LOOM_COMMAND(setup_fl);
+LOOM_COMMAND(setup_moe);
 LOOM_COMMAND(setup_tokenize);
 LOOM_COMMAND(setup_supernet);
 LOOM_COMMAND(setup_tofa);
@@ -51,6 +52,7 @@ inline const std::vector<Command>& commands() {
       {"eval", "loss and perplexity of a model on a JSONL file", setup_eval},
       {"knowledge", "continual knowledge addition: strategies, LoRA/full tuning, retention matrix", setup_knowledge},
       {"merge", "merge models or LoRA adapters (linear, TIES, DARE) or an adapter into its base", setup_merge},
+      {"moe", "mixtures of domain experts: mix models, blend adapters, train routers, score domains", setup_moe},
       {"fl", "robust federated learning: aggregators, simulation, gRPC server and parties", setup_fl},
       {"ot", "optimal transport with order constraints", setup_ot, true},
       {"supernet", "MLFS supernets: elastic transformers, LoRA stages, distillation, search, extraction",

@@ -15,6 +15,8 @@
 #include "loom/core/error.h"
 #ifndef LOOM_FRONT_END
 #include <c10/util/Exception.h>
+
+#include "loom/moe/register.h"
 #endif
 
 std::vector<std::string>& loom::cli::program_args() {
@@ -46,6 +48,8 @@ int main(int argc, char** argv) {
       if (!command.torch_free && std::strcmp(argv[1], command.name) == 0) return run_torch_program(argv);
 #else
   loom::ensure_optimised_blas(argc, argv);
+  // Families and strategies of modules above models/knowledge, before any command lists or loads them.
+  loom::register_moe();
 #endif
   loom::cli::program_args().assign(argv, argv + argc);
   CLI::App app{"loom: C++ training toolkit for Llama-architecture models and friends"};

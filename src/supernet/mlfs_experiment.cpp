@@ -457,12 +457,16 @@ nlohmann::json run_mlfs_experiment(const MlfsExperimentOptions& x, const std::st
     }
 
     if (si == 0 && !cost_counts.empty() && x.baselines) {
-      // Nested size sets: N = 16 is 0.20, 0.25, ..., 0.95 of the teacher;
-      // smaller N take evenly spaced members of it.
+      // Nested size sets: N = 16 spreads evenly from the smallest probe's
+      // fraction (the smallest subnet is often above 0.2 of the teacher
+      // when embeddings dominate) to 0.95; smaller N take evenly spaced
+      // members of it.
       const int64_t n_max = static_cast<int64_t>(*std::max_element(cost_counts.begin(), cost_counts.end()));
+      const double low = *std::min_element(fractions.begin(), fractions.end());
       std::vector<double> sizes;
       for (int64_t i = 0; i < n_max; ++i)
-        sizes.push_back(n_max == 1 ? 0.5 : 0.2 + 0.75 * static_cast<double>(i) / static_cast<double>(n_max - 1));
+        sizes.push_back(n_max == 1 ? 0.5
+                                   : low + (0.95 - low) * static_cast<double>(i) / static_cast<double>(n_max - 1));
       ElasticTransformer reordered = load_elastic(variant.teacher);
       const double reorder0 = process_cpu_seconds();
       reorder_by_importance(*reordered, calibration_of(data, variant));

@@ -180,6 +180,22 @@ TEST(SupernetTransformer, ExtractedSubnetLoadsInTheCoreAndReproducesTheSupernetL
     auto ids = torch::tensor(std::vector<int64_t>{1, 5, 9}, torch::kLong);
     EXPECT_TRUE(torch::allclose(super->forward_cached(ids, &a), m.model->forward_cached(ids, &b), 1e-5, 1e-5));
   }
+  // An encoder subnet with its classification head: the same class logits.
+  ElasticTransformerConfig ecfg;
+  ecfg.llama = tiny();
+  ecfg.encoder = true;
+  ecfg.num_labels = 3;
+  ElasticTransformer encoder(ecfg);
+  encoder->reset_parameters(13);
+  attach_random_lora(*encoder, 14);
+  const TransformerSpec spec = parse_transformer_spec(
+      {{"hidden_size", 16}, {"layers", {1, 2}}, {"heads", {4, 2}}, {"ffn", {24, 48}}}, encoder->shape(), "spec");
+  auto expected = encoder->classify(spec, batch);
+  save_model_dir(dir, *extract_transformer(*encoder, spec), tok);
+  LoadedModel m = load_model_dir(dir);
+  EXPECT_EQ(m.model->model_type(), "loom_encoder");
+  auto dense = as_elastic_transformer(m.model, dir);
+  EXPECT_TRUE(torch::allclose(dense->classify(dense->full_spec(), batch), expected, 1e-5, 1e-5));
   std::filesystem::remove_all(dir);
 }
 

@@ -30,6 +30,9 @@ class LinearExtension {
   virtual torch::Tensor forward(LinearImpl& host, const torch::Tensor& x, const torch::Tensor& base) = 0;
   // A short name for errors and listings ("lora").
   virtual std::string kind() const = 0;
+  // True when forward() computes the whole output itself (a mixture of
+  // expert projections): the host then skips x Wᵀ and passes an undefined base.
+  virtual bool replaces_output() const { return false; }
 };
 
 class LinearImpl : public torch::nn::Module {
