@@ -43,6 +43,7 @@ LOOM_COMMAND(setup_tokenize);
 LOOM_COMMAND(setup_supernet);
 LOOM_COMMAND(setup_np);
 LOOM_COMMAND(setup_marl);
+LOOM_COMMAND(setup_tofa);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -58,6 +59,7 @@ inline const std::vector<Command>& commands() {
       {"ot", "optimal transport with order constraints", setup_ot, true},
       {"supernet", "MLFS supernets: elastic transformers, LoRA stages, distillation, search, extraction",
        setup_supernet},
+      {"tofa", "TOFA: one semi-supervised CNN supernet, a subnet per device budget, no fine-tuning", setup_tofa},
       {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize, true},
       {"np", "neural-progressive hedging: RL policies that meet constraints at execution time", setup_np},
       {"marl", "decentralised multi-agent actor-critic with critic consensus over a time-varying graph", setup_marl},
