@@ -44,7 +44,10 @@ std::string model_type_of(const nlohmann::json& config, const std::string& origi
 
 ModelSize model_size_of(const nlohmann::json& config, const std::string& origin) {
   const std::string type = model_type_of(config, origin);
-  return model_families().get(type, origin + ": model_type").size_of(config, origin);
+  const ModelFamily& family = model_families().get(type, origin + ": model_type");
+  // size_of is optional: a family without it (sizes that depend on per-layer
+  // shapes) skips the comparison with its weights file.
+  return family.size_of ? family.size_of(config, origin) : ModelSize{};
 }
 
 CausalLM model_from_config(const nlohmann::json& config, const std::string& origin) {

@@ -440,11 +440,13 @@ void register_supernet_model_families() {
     model_families().add("loom_encoder", {"bidirectional Llama-style encoder with masked-LM and classification heads "
                                           "(supernet module)",
                                           {"LoomEncoder"},
-                                          from_config});
+                                          from_config,
+                                          /*size_of=*/nullptr});
     model_families().add("loom_elastic_llama",
                          {"Llama decoder with per-layer head counts and FFN widths (supernet subnets)",
                           {"LoomElasticLlamaForCausalLM"},
-                          from_config});
+                          from_config,
+                          /*size_of=*/nullptr});
   });
 }
 
