@@ -26,9 +26,9 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/cpu_setup.h"
 #include "loom/core/error.h"
-#include "loom/core/yaml.h"
 #include "loom/core/json.h"
 #include "loom/core/safetensors.h"
+#include "loom/core/yaml.h"
 #include "loom/fl/round.h"
 #include "loom/tensor/tensor_io.h"
 
