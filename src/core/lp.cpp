@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <coin/ClpQuadraticObjective.hpp>
 #include <coin/ClpSimplex.hpp>
 #include <coin/CoinPackedMatrix.hpp>
 
@@ -212,7 +213,12 @@ void LpSolver::set_quadratic(const std::vector<LpEntry>& entries) {
     index[p] = static_cast<int>(e.row);
     value[p] = e.value;
   }
-  impl_->model.loadQuadraticObjective(static_cast<int>(n), start.data(), index.data(), value.data());
+  // ClpModel loads a Q only over a linear objective (it asserts otherwise);
+  // once the objective is quadratic, that objective object takes the new Q.
+  if (auto* q = dynamic_cast<ClpQuadraticObjective*>(impl_->model.objectiveAsObject()))
+    q->loadQuadraticObjective(static_cast<int>(n), start.data(), index.data(), value.data());
+  else
+    impl_->model.loadQuadraticObjective(static_cast<int>(n), start.data(), index.data(), value.data());
   impl_->quadratic = true;
   impl_->q = entries;
 }
