@@ -10,8 +10,7 @@
 // guided_stages() of them hold an action the policy can propose along the
 // scenario (NP's x^π beyond the root).
 //
-// Private to the rl module while its LP types are (clp_lp.h); it goes public
-// with core/lp.h.
+// Private to the rl module (its models are built with clp_lp.h's add_col).
 #pragma once
 #include <cstdint>
 #include <vector>
