@@ -209,6 +209,15 @@ double choice_accuracy(CausalLMImpl& model, const Tokenizer& tok, const std::vec
     double best_score = -std::numeric_limits<double>::infinity();
     for (size_t c = 0; c < item.choices.size(); ++c) {
       Example e = make_prompt_example(tok, item.prompt, item.choices[c], d);
+      // Longer than the context: the front goes, as lm-eval truncates the
+      // context from the left (long dictionary definitions on small models).
+      const size_t max_len = static_cast<size_t>(std::max<int64_t>(d.max_seq_len, 2));
+      if (e.tokens.size() > max_len) {
+        const auto drop = static_cast<std::ptrdiff_t>(e.tokens.size() - max_len);
+        e.tokens.erase(e.tokens.begin(), e.tokens.begin() + drop);
+        e.target.erase(e.target.begin(), e.target.begin() + drop);
+        e.target[0] = 0;  // nothing before it to predict it from
+      }
       const double log_likelihood =
           -model.loss_sum(to_tensors(collate({&e}, Packing::PaddingFree, tok.pad_id()))).item<double>();
       const double score = log_likelihood / static_cast<double>(item.choices[c].size());
