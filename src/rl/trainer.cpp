@@ -204,7 +204,7 @@ TrainSummary train_agent(Environment& env, Environment* tune, const Params& para
           {"final_tune_return", summary.final_tune_return},
           {"loss_sums", loss_sums},
           {"loss_count", loss_count}};
-      save_checkpoint(run_dir, CheckpointState{step, summary.episodes, 0, extra}, agent->state_module(),
+      save_checkpoint(run_dir, CheckpointState{step, summary.episodes, 0, extra, ""}, agent->state_module(),
                       agent->optimizer(), options.keep_checkpoints);
     }
     if (tty && (step % 100 == 0 || step == options.steps)) {

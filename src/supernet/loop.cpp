@@ -120,9 +120,9 @@ LoopResult run_training_loop(const LoopOptions& o, torch::nn::Module& module, co
       log << record.dump() << "\n" << std::flush;
     }
     if (files && o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step != o.steps)
-      save_checkpoint(out_dir, {step, 0, 0, {}}, module, optimizer, 1);
+      save_checkpoint(out_dir, {step, 0, 0, {}, ""}, module, optimizer, 1);
   }
-  if (files && result.steps > 0) save_checkpoint(out_dir, {step, 0, 0, {}}, module, optimizer, 1);
+  if (files && result.steps > 0) save_checkpoint(out_dir, {step, 0, 0, {}, ""}, module, optimizer, 1);
   result.cpu_seconds = process_cpu_seconds() - cpu0;
   result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   return result;

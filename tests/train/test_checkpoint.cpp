@@ -79,7 +79,7 @@ TEST(CheckpointState, LatestMayOnlyNameACheckpointInsideTheRun) {
   EXPECT_EQ(load_latest_checkpoint(r.run, *r.module, *r.optimizer)->step, 3);
   // A complete checkpoint outside the run: loading it would be silent.
   fs::copy(r.checkpoints(), r.base + "/elsewhere", fs::copy_options::recursive);
-  for (const std::string& name : {"../../elsewhere/step-000003", "/etc", "step-000003/../step-000003", "", "step-"}) {
+  for (const std::string name : {"../../elsewhere/step-000003", "/etc", "step-000003/../step-000003", "", "step-"}) {
     SCOPED_TRACE(name);
     write_file_atomic(r.checkpoints() + "/latest", name + "\n");
     const std::string e = r.load_error();
