@@ -242,25 +242,33 @@ const ParamSchema<TofaOptions>& tofa_options_schema() {
 namespace {
 
 std::vector<int64_t> parse_classes(const std::vector<std::string>& items, const std::string& key) {
-  std::vector<int64_t> out;
-  for (const auto& item : items) {
-    size_t used = 0;
-    int64_t v = -1;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || v < 0 || v > 9)
-      throw Error(key + ": '" + item + "' is not a class in 0..9");
-    if (std::find(out.begin(), out.end(), v) != out.end()) throw Error(key + ": class " + item + " is listed twice");
-    out.push_back(v);
-  }
+  const auto out = parse_int_list(items, key, 0, 9, "a class in 0..9");
+  for (size_t k = 0; k < out.size(); ++k)
+    if (std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k), out[k]) !=
+        out.begin() + static_cast<std::ptrdiff_t>(k))
+      throw Error(key + ": class " + items[k] + " is listed twice");
   if (out.size() < 2) throw Error(key + ": needs at least two classes");
   return out;
 }
 
 }  // namespace
+
+std::vector<int64_t> parse_int_list(const std::vector<std::string>& items, const std::string& key, int64_t lo,
+                                    int64_t hi, const std::string& what) {
+  std::vector<int64_t> out;
+  for (const auto& item : items) {
+    size_t used = 0;
+    int64_t v = lo - 1;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || v < lo || v > hi) throw Error(key + ": '" + item + "' is not " + what);
+    out.push_back(v);
+  }
+  return out;
+}
 
 void check_tofa_options(const TofaOptions& o) {
   const auto source = parse_classes(o.source_classes, "source_classes");

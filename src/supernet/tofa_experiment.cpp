@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "loom/core/atomic_file.h"
@@ -40,18 +41,7 @@ const ParamSchema<TofaExperimentOptions>& tofa_experiment_schema() {
 namespace {
 
 std::vector<int64_t> parse_list(const std::vector<std::string>& items, const std::string& key) {
-  std::vector<int64_t> out;
-  for (const auto& item : items) {
-    size_t used = 0;
-    int64_t v = -1;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || v < 0) throw Error(key + ": '" + item + "' is not a non-negative integer");
-    out.push_back(v);
-  }
+  auto out = parse_int_list(items, key, 0, std::numeric_limits<int64_t>::max(), "a non-negative integer");
   if (out.empty()) throw Error(key + ": empty list");
   return out;
 }

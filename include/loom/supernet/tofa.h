@@ -110,6 +110,11 @@ const ParamSchema<TofaOptions>& tofa_options_schema();
 // Checks what the schema's bounds cannot (class lists, the target name).
 void check_tofa_options(const TofaOptions& options);
 
+// Integers from a list option (class lists, seeds, scenario counts): each
+// item a whole integer in [lo, hi], else an error "<key>: '<item>' is not <what>".
+std::vector<int64_t> parse_int_list(const std::vector<std::string>& items, const std::string& key, int64_t lo,
+                                    int64_t hi, const std::string& what);
+
 struct TofaData {
   ImageSet source;            // source classes, every label (or source_per_class)
   SemiSupervisedSplit split;  // target: labelled, validation, unlabelled
