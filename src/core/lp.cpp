@@ -261,10 +261,18 @@ LpResult LpSolver::solve(const LpOptions& options) {
   model.setDualTolerance(options.dual_tolerance > 0 ? options.dual_tolerance : impl_->default_dual_tolerance);
   LpAlgorithm algorithm = options.algorithm;
   if (algorithm == LpAlgorithm::Automatic)
-    algorithm = impl_->quadratic || (impl_->solved && impl_->objective_only) ? LpAlgorithm::Primal : LpAlgorithm::Dual;
-  // Clp's dual simplex ignores a quadratic term; only the primal handles it.
-  if (impl_->quadratic) algorithm = LpAlgorithm::Primal;
-  if (algorithm == LpAlgorithm::Primal) {
+    algorithm = impl_->quadratic                         ? LpAlgorithm::Barrier
+                : impl_->solved && impl_->objective_only ? LpAlgorithm::Primal
+                                                         : LpAlgorithm::Dual;
+  // Clp's dual simplex ignores a quadratic term.
+  if (impl_->quadratic && algorithm == LpAlgorithm::Dual) algorithm = LpAlgorithm::Barrier;
+  if (algorithm == LpAlgorithm::Barrier) {
+    // Clp's barrier, then its crossover to a basis. On QPs its reduced-gradient
+    // primal alone can crawl for minutes inside one iteration (progressive
+    // hedging's proximal subproblems, docs/np.md); started from the barrier's
+    // point it finishes in a few steps.
+    model.barrier(true);
+  } else if (algorithm == LpAlgorithm::Primal) {
     model.primal();
   } else {
     // A QP leaves superbasic columns (between their bounds), which the dual

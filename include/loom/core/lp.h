@@ -18,8 +18,9 @@
 //   solver.set_objective(0, -2);        // re-solved from the last basis
 //   r = solver.solve();
 //
-// QPs run Clp's primal reduced-gradient method, which stops about 1e-6 short
-// in x (the tests measure it against closed forms); LPs are exact to Clp's
+// QPs run Clp's barrier with crossover (the reduced-gradient primal alone can
+// stall on degenerate proximal QPs), which ends about 1e-6 short in x at
+// worst (the tests measure it against closed forms); LPs are exact to Clp's
 // tolerances (LpOptions). Duals follow Clp's sign convention:
 // reduced_costs = c + Qx - A'duals. An
 // infeasible or unbounded problem is a status, never an exception; bad input
@@ -62,11 +63,12 @@ const char* lp_status_name(LpStatus status);  // "optimal", "infeasible", ...
 enum class LpAlgorithm {
   // The dual simplex on a fresh model and after bound or row changes (the old
   // basis stays dual feasible), the primal simplex after objective-only
-  // changes (it stays primal feasible), and Clp's primal reduced-gradient
-  // method whenever there is a quadratic term.
+  // changes (it stays primal feasible), and the barrier whenever there is a
+  // quadratic term.
   Automatic,
-  Dual,
-  Primal,
+  Dual,     // on a QP: the barrier
+  Primal,   // on a QP: Clp's reduced-gradient primal from the current basis
+  Barrier,  // Clp's barrier (interior point), then crossover to a basis; no hot start
 };
 
 struct LpOptions {
