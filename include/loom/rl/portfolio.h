@@ -79,6 +79,9 @@ struct PortfolioOptions {
   int64_t fit_days = 60;      // log-normal fitted to this many most recent daily returns
   int64_t demand_draws = 10;  // demand draws per price scenario when liquidity is on
   double sp_transaction_cost = 0.0025;
+  // Cost per unit of cash demand a scenario's later stage leaves unmet (our
+  // choice, docs/np.md: complete recourse where the demand outgrows the wealth).
+  double sp_shortfall_penalty = 10;
 };
 const ParamSchema<PortfolioOptions>& portfolio_options_schema();
 

@@ -43,7 +43,11 @@ const ParamSchema<PortfolioOptions>& portfolio_options_schema() {
         .add("fit_days", &O::fit_days, "portfolio: daily returns the scenario log-normal is fitted to", {2, 1e5})
         .add("demand_draws", &O::demand_draws, "portfolio: demand draws per price scenario (liquidity on)", {1, 1000})
         .add("sp_transaction_cost", &O::sp_transaction_cost,
-             "portfolio: the stochastic program's cost per unit bought or sold", {0, 0.5});
+             "portfolio: the stochastic program's cost per unit bought or sold", {0, 0.5})
+        .add("sp_shortfall_penalty", &O::sp_shortfall_penalty,
+             "portfolio: the stochastic program's cost per unit of cash demand a later stage leaves unmet "
+             "(our choice: complete recourse)",
+             {0, 1e6});
     return s;
   }();
   return schema;

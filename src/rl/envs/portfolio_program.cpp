@@ -8,9 +8,15 @@
 //   h_{t,0} = h_{t-1,0} - (1 + c) Σ b_t + (1 - c) Σ s_t  (costs paid from cash)
 // liquidity at the root, exactly as the environment states it:
 //   h_{0,0} >= q Σ_i h_{0,i}   (the allocation's cash share >= ξ_t / W_t)
-// and along the scenario h_{t,0} >= ξ_t^s (cash covers the demand; our
+// and along the scenario h_{t,0} + u_t >= ξ_t^s (cash covers the demand; our
 // linear stand-in for the share, since the leaf wealth is itself a variable),
-// and the loss 1 - Σ_i r_{H,i} h_{H-1,i}: minus the return over the horizon.
+// and the loss 1 - Σ_i r_{H,i} h_{H-1,i} + M Σ_t u_t: minus the return over the
+// horizon, plus M = sp_shortfall_penalty per unit of demand a later stage
+// leaves unmet. The shortfall u is our choice (docs/np.md): a scenario whose
+// drawn demand outgrows its wealth, where the environment would end the
+// episode, would otherwise make the extensive form infeasible. M is far above
+// the floor's multiplier (a day's best relative), so u is 0 wherever the
+// floor can be met. Stages past the episode's last decision carry no floor.
 // The root columns are h_0; the executed allocation is h_0 / Σ h_0.
 #include <algorithm>
 #include <cmath>
@@ -100,6 +106,7 @@ class PortfolioProgram : public StochasticProgram {
     // the root, its holdings: stage t occupies [t*width, (t+1)*width).
     for (int64_t t = 0; t < horizon_; ++t)
       for (int64_t j = 0; j < stage_width(); ++j) add_col(model, 0.0, kLpInfinity, 0.0);
+    const auto& o = env_.options();
     for (int64_t t = 0; t < horizon_; ++t) {
       for (int64_t i = 1; i <= n_; ++i) {
         std::vector<std::pair<int64_t, double>> row = {{h(t, i), 1.0}, {b(t, i - 1), -1.0}, {s(t, i - 1), 1.0}};
@@ -126,8 +133,11 @@ class PortfolioProgram : public StochasticProgram {
         for (int64_t i = 1; i <= n_; ++i) share.emplace_back(h(0, i), -requirement_);
         model.add_row(share, 0.0, kLpInfinity);
       }
-      if (t > 0 && sc.demand[static_cast<size_t>(t)] > 0)
-        model.col_lower[static_cast<size_t>(h(t, 0))] = sc.demand[static_cast<size_t>(t)];
+      const bool in_episode = env_.episode_step() + t < o.episode_days;
+      if (t > 0 && in_episode && sc.demand[static_cast<size_t>(t)] > 0) {
+        const int64_t shortfall = add_col(model, 0.0, kLpInfinity, o.sp_shortfall_penalty);
+        model.add_row({{h(t, 0), 1.0}, {shortfall, 1.0}}, sc.demand[static_cast<size_t>(t)], kLpInfinity);
+      }
     }
     for (int64_t i = 0; i <= n_; ++i)
       model.objective[static_cast<size_t>(h(horizon_ - 1, i))] = -relative(sc, horizon_ - 1, i);
