@@ -9,24 +9,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build/bench-np
-rm -rf "$out"; mkdir -p "$out"
+mkdir -p "$out"
+# Trained policies are kept between runs (training is deterministic per
+# seed: `rm -rf build/bench-np` retrains); every evaluation is rerun.
+rm -f "$out"/free-*.json "$out"/liq-*.json "$out"/bikes-s*.json "$out"/latency-*.json "$out"/tables.md
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-loom="nice build/loom"
-# An evaluation that runs past 10 min is recorded as missing (docs/np.md, known problems), not waited for.
+bin=${LOOM:-build/loom}  # LOOM=path/to/loom-torch runs another build of the same sources
+loom="nice $bin"
+# An evaluation that runs past the limit is recorded as missing, not waited for.
 limit=600
-ev() { timeout "$limit" nice build/loom np evaluate "$@" > /dev/null || echo "np_bench: evaluate $* failed or timed out" >&2; }
-seeds="0 1 2"; steps=3000; weak=1500; bike_steps=1500; scen=20; bike_scen=10; lat_scen=1000
-if [ "${1:-}" = "--quick" ]; then steps=1200; weak=1100; bike_steps=600; scen=4; bike_scen=3; lat_scen=100; limit=150; fi
-$loom data portfolio --source spisector --out "$out/spisector.csv" | tee "$out/data.json"
+ev() { timeout "$limit" nice "$bin" np evaluate "$@" > /dev/null || echo "np_bench: evaluate $* failed or timed out" >&2; }
+seeds="0 1 2"; steps=3000; weak=1500; bike_steps=1500; scen=20; bike_scen=10; lat_scen=1000; lat_repeats=3; cvar=1
+quick=0
+if [ "${1:-}" = "--quick" ]; then quick=1; steps=1200; weak=1100; bike_steps=600; scen=4; bike_scen=3; limit=900; cvar=0; lat_repeats=1; fi
+[ -s "$out/spisector.csv" ] || $loom data portfolio --source spisector --out "$out/spisector.csv" | tee "$out/data.json"
 P="--config configs/np-portfolio.yaml --prices $out/spisector.csv --scenarios $scen"
-[ "${1:-}" = "--quick" ] && P="$P --demand-draws 2"
+[ "$quick" = 1 ] && P="$P --demand-draws 2"
 B="--config configs/np-bikes.yaml --scenarios $bike_scen"
-for s in $seeds; do
-  $loom np train $P --seed "$s" --train-steps "$steps" --out "$out/ddpg-s$s" > "$out/train-ddpg-s$s.json"
-  $loom np train $P --seed "$s" --train-steps "$weak" --out "$out/weak-s$s" > "$out/train-weak-s$s.json"
-  $loom np train $P --seed "$s" --train-steps "$steps" --liquidity true --algorithm ppo_lagrangian \
-    --out "$out/ppo-s$s" > "$out/train-ppo-s$s.json"
-  $loom np train $B --seed "$s" --train-steps "$bike_steps" --out "$out/bikes-s$s" > "$out/train-bikes-s$s.json"
+train() {  # train NAME SEED ARGS...: skipped when the policy exists
+  local name=$1 s=$2; shift 2
+  [ -d "$out/$name-s$s/best" ] || $loom np train "$@" --seed "$s" --out "$out/$name-s$s" > "$out/train-$name-s$s.json"
+}
+one_seed() {
+  local s=$1
+  train ddpg "$s" $P --train-steps "$steps"
+  train weak "$s" $P --train-steps "$weak"
+  train ppo "$s" $P --train-steps "$steps" --liquidity true --algorithm ppo_lagrangian
+  train bikes "$s" $B --train-steps "$bike_steps"
   # Without the liquidity constraint, then with it (the same DDPG: its
   # observation carries the requirement; it was trained without the constraint, as in the paper).
   ev $P --seed "$s" --policy "$out/ddpg-s$s/best" --methods policy,np,sp,ef,ucrp,olmar \
@@ -34,18 +43,23 @@ for s in $seeds; do
   ev $P --seed "$s" --policy "$out/weak-s$s/best" --methods policy,np --out "$out/free-weak-s$s.json"
   ev $P --liquidity true --seed "$s" --policy "$out/ddpg-s$s/best" \
     --methods policy,policy_h,np,sp,ef,ucrp,olmar --out "$out/liq-ddpg-s$s.json"
-  ev $P --liquidity true --seed "$s" --policy "$out/ddpg-s$s/best" --methods np --cvar-alpha 0.95 \
+  [ "$cvar" = 1 ] && ev $P --liquidity true --seed "$s" --policy "$out/ddpg-s$s/best" --methods np --cvar-alpha 0.95 \
     --out "$out/liq-cvar-s$s.json"
   ev $P --liquidity true --seed "$s" --policy "$out/weak-s$s/best" --methods policy,np \
     --out "$out/liq-weak-s$s.json"
   ev $P --liquidity true --seed "$s" --policy "$out/ppo-s$s/best" --methods policy \
     --out "$out/liq-ppo-s$s.json"
   ev $B --seed "$s" --policy "$out/bikes-s$s/best" --methods policy,np,ef --out "$out/bikes-s$s.json"
-done
+}
+# The seeds run side by side (one thread each), so the decision times of a
+# run share the machine with the other seeds' runs.
+for s in $seeds; do one_seed "$s" & done
+wait
 # Decision latency at 10 assets (all ten SPISECTOR columns) x lat_scen scenarios:
-# the extensive form against plain PH (κ = 0) on 1 and 2 processes.
+# the extensive form against plain PH (κ = 0) on 1 and 2 processes, run alone.
 L="--config configs/np-portfolio.yaml --prices $out/spisector.csv --assets SPI,BASI,INDU,CONG,HLTH,CONS,TELE,UTIL,FINA,TECH"
-L="$L --scenarios $lat_scen --kappa zero --scenarios-per-bundle 100 --repeats 3"
+# Bundles of 10: the barrier's Cholesky factor fills in when many scenarios share a root (docs/np.md).
+L="$L --scenarios $lat_scen --kappa zero --scenarios-per-bundle 10 --repeats $lat_repeats"
 $loom np latency $L --nproc 1 --out "$out/latency-1.json"
 $loom np latency $L --nproc 2 --out "$out/latency-2.json" > /dev/null
 /usr/bin/python3 bench/np_table.py "$out" | tee "$out/tables.md"
