@@ -12,7 +12,8 @@ out=build/bench-np
 mkdir -p "$out"
 # Trained policies are kept between runs (training is deterministic per
 # seed: `rm -rf build/bench-np` retrains); every evaluation is rerun.
-rm -f "$out"/free-*.json "$out"/liq-*.json "$out"/bikes-s*.json "$out"/latency-*.json "$out"/tables.md
+rm -f "$out"/free-*.json "$out"/liq-*.json "$out"/bikes-s*.json "$out"/tables.md
+[ "${NP_SKIP_LATENCY:-0}" = 1 ] || rm -f "$out"/latency-*.json
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 bin=${LOOM:-build/loom}  # LOOM=path/to/loom-torch runs another build of the same sources
 loom="nice $bin"
@@ -21,11 +22,21 @@ limit=600
 ev() { timeout "$limit" nice "$bin" np evaluate "$@" > /dev/null || echo "np_bench: evaluate $* failed or timed out" >&2; }
 seeds="0 1 2"; steps=3000; weak=1500; bike_steps=1500; scen=20; bike_scen=10; lat_scen=1000; lat_repeats=3; cvar=1
 quick=0
-if [ "${1:-}" = "--quick" ]; then quick=1; steps=1200; weak=1100; bike_steps=600; scen=4; bike_scen=3; limit=900; cvar=0; lat_repeats=1; fi
+free_methods=policy,np,sp,ef,ucrp,olmar; liq_methods=policy,policy_h,np,sp,ef,ucrp,olmar
+if [ "${1:-}" = "--quick" ]; then
+  # Sized for 5 engineers on 2 cores: 10-day test windows (from the same
+  # first days), one bike test day, and no SP row: with every scenario in one
+  # bundle, SP is the extensive form (the latency benchmark compares them at
+  # 1,000 scenarios). docs/np.md says what was cut.
+  quick=1; steps=1200; weak=1100; bike_steps=600; scen=4; bike_scen=3; limit=1500; cvar=0; lat_repeats=1
+  free_methods=policy,np,ef,ucrp,olmar; liq_methods=policy,policy_h,np,ef,ucrp,olmar
+fi
 [ -s "$out/spisector.csv" ] || $loom data portfolio --source spisector --out "$out/spisector.csv" | tee "$out/data.json"
 P="--config configs/np-portfolio.yaml --prices $out/spisector.csv --scenarios $scen"
-[ "$quick" = 1 ] && P="$P --demand-draws 2"
 B="--config configs/np-bikes.yaml --scenarios $bike_scen"
+# Evaluation-only cuts (the policies are trained as in the full run).
+E=""; EB=""
+[ "$quick" = 1 ] && P="$P --demand-draws 2" && E="--episode-days 10" && EB="--bike-test-days 2012-10-09"
 train() {  # train NAME SEED ARGS...: skipped when the policy exists
   local name=$1 s=$2; shift 2
   [ -d "$out/$name-s$s/best" ] || $loom np train "$@" --seed "$s" --out "$out/$name-s$s" > "$out/train-$name-s$s.json"
@@ -38,18 +49,18 @@ one_seed() {
   train bikes "$s" $B --train-steps "$bike_steps"
   # Without the liquidity constraint, then with it (the same DDPG: its
   # observation carries the requirement; it was trained without the constraint, as in the paper).
-  ev $P --seed "$s" --policy "$out/ddpg-s$s/best" --methods policy,np,sp,ef,ucrp,olmar \
+  ev $P $E --seed "$s" --policy "$out/ddpg-s$s/best" --methods "$free_methods" \
     --out "$out/free-ddpg-s$s.json"
-  ev $P --seed "$s" --policy "$out/weak-s$s/best" --methods policy,np --out "$out/free-weak-s$s.json"
-  ev $P --liquidity true --seed "$s" --policy "$out/ddpg-s$s/best" \
-    --methods policy,policy_h,np,sp,ef,ucrp,olmar --out "$out/liq-ddpg-s$s.json"
-  [ "$cvar" = 1 ] && ev $P --liquidity true --seed "$s" --policy "$out/ddpg-s$s/best" --methods np --cvar-alpha 0.95 \
+  ev $P $E --seed "$s" --policy "$out/weak-s$s/best" --methods policy,np --out "$out/free-weak-s$s.json"
+  ev $P $E --liquidity true --seed "$s" --policy "$out/ddpg-s$s/best" \
+    --methods "$liq_methods" --out "$out/liq-ddpg-s$s.json"
+  [ "$cvar" = 1 ] && ev $P $E --liquidity true --seed "$s" --policy "$out/ddpg-s$s/best" --methods np --cvar-alpha 0.95 \
     --out "$out/liq-cvar-s$s.json"
-  ev $P --liquidity true --seed "$s" --policy "$out/weak-s$s/best" --methods policy,np \
+  ev $P $E --liquidity true --seed "$s" --policy "$out/weak-s$s/best" --methods policy,np \
     --out "$out/liq-weak-s$s.json"
-  ev $P --liquidity true --seed "$s" --policy "$out/ppo-s$s/best" --methods policy \
+  ev $P $E --liquidity true --seed "$s" --policy "$out/ppo-s$s/best" --methods policy \
     --out "$out/liq-ppo-s$s.json"
-  ev $B --seed "$s" --policy "$out/bikes-s$s/best" --methods policy,np,ef --out "$out/bikes-s$s.json"
+  ev $B $EB --seed "$s" --policy "$out/bikes-s$s/best" --methods policy,np,ef --out "$out/bikes-s$s.json"
 }
 # The seeds run side by side (one thread each), so the decision times of a
 # run share the machine with the other seeds' runs.
@@ -60,6 +71,8 @@ wait
 L="--config configs/np-portfolio.yaml --prices $out/spisector.csv --assets SPI,BASI,INDU,CONG,HLTH,CONS,TELE,UTIL,FINA,TECH"
 # Bundles of 10: the barrier's Cholesky factor fills in when many scenarios share a root (docs/np.md).
 L="$L --scenarios $lat_scen --kappa zero --scenarios-per-bundle 10 --repeats $lat_repeats"
-$loom np latency $L --nproc 1 --out "$out/latency-1.json"
-$loom np latency $L --nproc 2 --out "$out/latency-2.json" > /dev/null
+[ "${NP_SKIP_LATENCY:-0}" = 1 ] || {
+  $loom np latency $L --nproc 1 --out "$out/latency-1.json"
+  $loom np latency $L --nproc 2 --out "$out/latency-2.json" > /dev/null
+}
 /usr/bin/python3 bench/np_table.py "$out" | tee "$out/tables.md"
