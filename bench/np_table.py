@@ -103,7 +103,7 @@ print(table([("DDPG", liq, "policy"), ("DDPG-H", liq, "policy_h"), ("NP (guided 
              ("PPO-Lagrangian", liq_ppo, "policy"), ("uCRP", liq, "ucrp"), ("OLMAR", liq, "olmar"),
              ("DDPG, weak", liq_weak, "policy"), ("NP (guided by the weak DDPG)", liq_weak, "np")],
             portfolio_columns))
-print(f"\n### Bikes ({len(bikes)} seeds; 3 test days of 12 steps)\n")
+print(f"\n### Bikes ({len(bikes)} seeds; test days of 12 steps)\n")
 print(table([("DDPG", bikes, "policy"), ("NP (guided by DDPG)", bikes, "np"), ("extensive form", bikes, "ef")],
             bike_columns))
 
