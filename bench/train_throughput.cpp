@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -117,10 +118,19 @@ FusedOps parse_fused(const std::string& list, bool* adamw) {
   return f;
 }
 
+double rss_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   ensure_optimised_blas(argc, argv);
+  const double rss_start = rss_mb();  // LibTorch loaded, nothing allocated
   int threads = 1, steps = 20, batch = 16, seq = 256, profile_steps = 0;
   std::string fused = "all";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -204,6 +214,7 @@ int main(int argc, char** argv) {
                            {"mfu_vs_1thread_peak", achieved / peak1},
                            {"mfu_vs_threads_x_peak", achieved / (peak1 * threads)},
                            {"peak_rss_mb", static_cast<double>(usage.ru_maxrss) / 1024.0},
+                           {"rss_start_mb", rss_start},
                            {"params", cfg.num_parameters()},
                            {"openblas_core", openblas_core_name()}};
   std::cout << result.dump() << "\n";

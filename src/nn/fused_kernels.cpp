@@ -53,12 +53,13 @@ LOOM_INLINE T sigmoid(T x) {
 }
 
 template <typename T>
-LOOM_INLINE void silu_mul_loop(const T* gate, const T* up, T* out, int64_t n) {
+LOOM_INLINE void silu_mul_loop(const T* __restrict gate, const T* __restrict up, T* __restrict out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
 }
 
 template <typename T>
-LOOM_INLINE void silu_mul_backward_loop(const T* gate, const T* up, const T* dout, T* dgate, T* dup, int64_t n) {
+LOOM_INLINE void silu_mul_backward_loop(const T* __restrict gate, const T* __restrict up, const T* __restrict dout,
+                                        T* __restrict dgate, T* __restrict dup, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const T g = gate[i], s = sigmoid(g);
     dup[i] = dout[i] * g * s;
@@ -68,8 +69,8 @@ LOOM_INLINE void silu_mul_backward_loop(const T* gate, const T* up, const T* dou
 }
 
 template <typename T>
-LOOM_INLINE void rope_loop(const T* x, const T* cos, const T* sin, T* out, int64_t rows, int64_t heads, int64_t dim,
-                           bool transpose) {
+LOOM_INLINE void rope_loop(const T* __restrict x, const T* __restrict cos, const T* __restrict sin, T* __restrict out,
+                           int64_t rows, int64_t heads, int64_t dim, bool transpose) {
   const int64_t half = dim / 2;
   // The transposed rotation swaps the signs of the sine terms and takes the
   // partner's sine: dx[j] = dy[j] cos[j] + dy[j+h] sin[j+h], and so on.
@@ -99,7 +100,7 @@ LOOM_INLINE void rope_loop(const T* x, const T* cos, const T* sin, T* out, int64
 constexpr int64_t kLanes = 16;
 
 template <typename T>
-LOOM_INLINE T row_max(const T* row, int64_t n) {
+LOOM_INLINE T row_max(const T* __restrict row, int64_t n) {
   T lane[kLanes];
   for (auto& l : lane) l = -std::numeric_limits<T>::infinity();
   int64_t j = 0;
@@ -111,35 +112,46 @@ LOOM_INLINE T row_max(const T* row, int64_t n) {
   return m;
 }
 
-// Σ exp(row - m), writing the exponentials to `out` when it is non-null.
+// Σ exp(row - m).
 template <typename T>
-LOOM_INLINE T sum_exp(const T* row, T m, T* out, int64_t n) {
+LOOM_INLINE T sum_exp(const T* __restrict row, T m, int64_t n) {
+  T lane[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int64_t k = 0; k < kLanes; ++k) lane[k] += exp_poly(row[j + k] - m);
+  T sum = 0;
+  for (; j < n; ++j) sum += exp_poly(row[j] - m);
+  for (T l : lane) sum += l;
+  return sum;
+}
+
+// row = exp(row - m) in place; returns the sum.
+template <typename T>
+LOOM_INLINE T exp_in_place_sum(T* row, T m, int64_t n) {
   T lane[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
     for (int64_t k = 0; k < kLanes; ++k) {
-      const T e = exp_poly(row[j + k] - m);
-      if (out) out[j + k] = e;
-      lane[k] += e;
+      row[j + k] = exp_poly(row[j + k] - m);
+      lane[k] += row[j + k];
     }
   T sum = 0;
   for (; j < n; ++j) {
-    const T e = exp_poly(row[j] - m);
-    if (out) out[j] = e;
-    sum += e;
+    row[j] = exp_poly(row[j] - m);
+    sum += row[j];
   }
   for (T l : lane) sum += l;
   return sum;
 }
 
 template <typename T>
-LOOM_INLINE double softmax_xent_loop(T* logits, const int64_t* labels, int64_t rows, int64_t vocab) {
+LOOM_INLINE double softmax_xent_loop(T* logits, const int64_t* __restrict labels, int64_t rows, int64_t vocab) {
   double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
     T* row = logits + r * vocab;
     const T target = row[labels[r]];
     const T m = row_max(row, vocab);
-    const T sum = sum_exp(row, m, row, vocab);
+    const T sum = exp_in_place_sum(row, m, vocab);
     total += static_cast<double>(m) + std::log(static_cast<double>(sum)) - static_cast<double>(target);
     const T inv = T(1) / sum;
     for (int64_t j = 0; j < vocab; ++j) row[j] *= inv;
@@ -149,84 +161,93 @@ LOOM_INLINE double softmax_xent_loop(T* logits, const int64_t* labels, int64_t r
 }
 
 template <typename T>
-LOOM_INLINE double xent_loop(const T* logits, const int64_t* labels, int64_t rows, int64_t vocab) {
+LOOM_INLINE double xent_loop(const T* __restrict logits, const int64_t* __restrict labels, int64_t rows,
+                             int64_t vocab) {
   double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const T* row = logits + r * vocab;
     const T m = row_max(row, vocab);
-    const T sum = sum_exp(row, m, static_cast<T*>(nullptr), vocab);
+    const T sum = sum_exp(row, m, vocab);
     total += static_cast<double>(m) + std::log(static_cast<double>(sum)) - static_cast<double>(row[labels[r]]);
   }
   return total;
 }
 
-LOOM_KERNEL_CLONES void silu_mul_f32(const float* gate, const float* up, float* out, int64_t n) {
+LOOM_KERNEL_CLONES void silu_mul_f32(const float* __restrict gate, const float* __restrict up, float* __restrict out,
+                                     int64_t n) {
   silu_mul_loop(gate, up, out, n);
 }
-LOOM_KERNEL_CLONES void silu_mul_backward_f32(const float* gate, const float* up, const float* dout, float* dgate,
-                                              float* dup, int64_t n) {
+LOOM_KERNEL_CLONES void silu_mul_backward_f32(const float* __restrict gate, const float* __restrict up,
+                                              const float* __restrict dout, float* __restrict dgate,
+                                              float* __restrict dup, int64_t n) {
   silu_mul_backward_loop(gate, up, dout, dgate, dup, n);
 }
-LOOM_KERNEL_CLONES void rope_f32(const float* x, const float* cos, const float* sin, float* out, int64_t rows,
-                                 int64_t heads, int64_t dim, bool transpose) {
+LOOM_KERNEL_CLONES void rope_f32(const float* __restrict x, const float* __restrict cos, const float* __restrict sin,
+                                 float* __restrict out, int64_t rows, int64_t heads, int64_t dim, bool transpose) {
   rope_loop(x, cos, sin, out, rows, heads, dim, transpose);
 }
-LOOM_KERNEL_CLONES double softmax_xent_f32(float* logits, const int64_t* labels, int64_t rows, int64_t vocab) {
+LOOM_KERNEL_CLONES double softmax_xent_f32(float* logits, const int64_t* __restrict labels, int64_t rows,
+                                           int64_t vocab) {
   return softmax_xent_loop(logits, labels, rows, vocab);
 }
-LOOM_KERNEL_CLONES double xent_f32(const float* logits, const int64_t* labels, int64_t rows, int64_t vocab) {
+LOOM_KERNEL_CLONES double xent_f32(const float* __restrict logits, const int64_t* __restrict labels, int64_t rows,
+                                   int64_t vocab) {
   return xent_loop(logits, labels, rows, vocab);
 }
 
 }  // namespace
 
 template <>
-void silu_mul<float>(const float* gate, const float* up, float* out, int64_t n) {
+void silu_mul<float>(const float* __restrict gate, const float* __restrict up, float* __restrict out, int64_t n) {
   silu_mul_f32(gate, up, out, n);
 }
 template <>
-void silu_mul<double>(const double* gate, const double* up, double* out, int64_t n) {
+void silu_mul<double>(const double* __restrict gate, const double* __restrict up, double* __restrict out, int64_t n) {
   silu_mul_loop(gate, up, out, n);
 }
 template <>
-void silu_mul_backward<float>(const float* gate, const float* up, const float* dout, float* dgate, float* dup,
-                              int64_t n) {
+void silu_mul_backward<float>(const float* __restrict gate, const float* __restrict up, const float* __restrict dout,
+                              float* __restrict dgate, float* __restrict dup, int64_t n) {
   silu_mul_backward_f32(gate, up, dout, dgate, dup, n);
 }
 template <>
-void silu_mul_backward<double>(const double* gate, const double* up, const double* dout, double* dgate, double* dup,
+void silu_mul_backward<double>(const double* __restrict gate, const double* __restrict up,
+                               const double* __restrict dout, double* __restrict dgate, double* __restrict dup,
                                int64_t n) {
   silu_mul_backward_loop(gate, up, dout, dgate, dup, n);
 }
 template <>
-void rope_rotate<float>(const float* x, const float* cos, const float* sin, float* out, int64_t rows, int64_t heads,
-                        int64_t dim, bool transpose) {
+void rope_rotate<float>(const float* __restrict x, const float* __restrict cos, const float* __restrict sin,
+                        float* __restrict out, int64_t rows, int64_t heads, int64_t dim, bool transpose) {
   rope_f32(x, cos, sin, out, rows, heads, dim, transpose);
 }
 template <>
-void rope_rotate<double>(const double* x, const double* cos, const double* sin, double* out, int64_t rows,
-                         int64_t heads, int64_t dim, bool transpose) {
+void rope_rotate<double>(const double* __restrict x, const double* __restrict cos, const double* __restrict sin,
+                         double* __restrict out, int64_t rows, int64_t heads, int64_t dim, bool transpose) {
   rope_loop(x, cos, sin, out, rows, heads, dim, transpose);
 }
 template <>
-double softmax_cross_entropy_rows<float>(float* logits, const int64_t* labels, int64_t rows, int64_t vocab) {
+double softmax_cross_entropy_rows<float>(float* logits, const int64_t* __restrict labels, int64_t rows, int64_t vocab) {
   return softmax_xent_f32(logits, labels, rows, vocab);
 }
 template <>
-double softmax_cross_entropy_rows<double>(double* logits, const int64_t* labels, int64_t rows, int64_t vocab) {
+double softmax_cross_entropy_rows<double>(double* logits, const int64_t* __restrict labels, int64_t rows,
+                                          int64_t vocab) {
   return softmax_xent_loop(logits, labels, rows, vocab);
 }
 template <>
-double cross_entropy_rows<float>(const float* logits, const int64_t* labels, int64_t rows, int64_t vocab) {
+double cross_entropy_rows<float>(const float* __restrict logits, const int64_t* __restrict labels, int64_t rows,
+                                 int64_t vocab) {
   return xent_f32(logits, labels, rows, vocab);
 }
 template <>
-double cross_entropy_rows<double>(const double* logits, const int64_t* labels, int64_t rows, int64_t vocab) {
+double cross_entropy_rows<double>(const double* __restrict logits, const int64_t* __restrict labels, int64_t rows,
+                                  int64_t vocab) {
   return xent_loop(logits, labels, rows, vocab);
 }
 
-LOOM_KERNEL_CLONES void adamw_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n,
-                                     const AdamWScalars& s) {
+LOOM_KERNEL_CLONES void adamw_update(float* __restrict param, const float* __restrict grad, float* __restrict exp_avg,
+                                     float* __restrict exp_avg_sq, int64_t n, const AdamWScalars& s) {
   const float decay = s.decay, b1 = s.beta1, c1 = s.one_minus_beta1, b2 = s.beta2, c2 = s.one_minus_beta2,
               bc2 = s.sqrt_bias_correction2, eps = s.eps, step = s.step_size;
   for (int64_t i = 0; i < n; ++i) {
