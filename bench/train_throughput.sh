@@ -8,12 +8,13 @@
 # core/cpu_setup.h). Prints the JSON lines to stderr and the Markdown table of
 # docs/core.md (medians, min-max across runs) to stdout.
 #
-#   RUNS=5 STEPS=20 nice bench/train_throughput.sh > table.md
+#   RUNS=5 STEPS=20 nice bench/train_throughput.sh > table.md   (BUILD=dir: another build directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${STEPS:-20}
 runs=${RUNS:-5}
 threads=${THREADS:-1}
+build=${BUILD:-build}
 if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SKYLAKEX}; fi
 lines=$(mktemp)
 trap 'rm -f "$lines"' EXIT
@@ -22,8 +23,8 @@ for t in $threads; do
     # torch.set_num_threads does not reach OpenBLAS: give every side t BLAS threads.
     for side in fused unfused pytorch; do
       case $side in
-        fused) out=$(OPENBLAS_NUM_THREADS=$t build/bench/bench_train_throughput --threads "$t" --steps "$steps" --fused all) ;;
-        unfused) out=$(OPENBLAS_NUM_THREADS=$t build/bench/bench_train_throughput --threads "$t" --steps "$steps" --fused none) ;;
+        fused) out=$(OPENBLAS_NUM_THREADS=$t "$build"/bench/bench_train_throughput --threads "$t" --steps "$steps" --fused all) ;;
+        unfused) out=$(OPENBLAS_NUM_THREADS=$t "$build"/bench/bench_train_throughput --threads "$t" --steps "$steps" --fused none) ;;
         pytorch) out=$(OPENBLAS_NUM_THREADS=$t /usr/bin/python3 bench/train_baseline.py --threads "$t" --steps "$steps") ;;
       esac
       echo "{\"run\": $r, \"side\": \"$side\", \"result\": $out}" | tee -a "$lines" >&2
