@@ -30,8 +30,9 @@ if not per_seed:
     sys.exit("no runs found")
 settings = sorted({k[0] for k in per_seed}, key=lambda s: (s[0] != "none", s[0], s[1], s[2]))
 # A setting enters the tables with the seeds every one of its aggregators
-# (main, ref and tuned runs) finished, and only with 3 or more of them.
-expected = lambda s: [a for a in order if not (s[0] == "none" and a.endswith("*"))]
+# (main, ref and tuned runs: those with any run in that setting) finished,
+# and only with 3 or more of them; an aggregator with no run there shows "–".
+expected = lambda s: [a for a in order if per_seed[(s, a)]]
 common = {s: set.intersection(*(set(per_seed[(s, a)]) for a in expected(s))) for s in settings}
 dropped = [s for s in settings if len(common[s]) < 3]
 settings = [s for s in settings if s not in dropped]
