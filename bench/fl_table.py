@@ -111,7 +111,7 @@ for s in settings:
           f"{mb - mo:+.3f} | {verdict} | {refs} |")
 print(f"\nBayesian family: {tally['win']} wins, {tally['tie']} ties, {tally['loss']} losses in {len(settings)} settings.")
 
-clean = [s for s in settings if s[0] == "none"]
+clean = sorted({k[0] for k in per_seed if k[0][0] == "none"})
 if clean:
     s = clean[0]
     runs = [json.load(open(f)) for f in glob.glob(os.path.join(sys.argv[1], f"none-0-a{s[2]:g}-s*-main", "results.json"))]
