@@ -64,11 +64,11 @@ int main(int argc, char** argv) {
       auto fedavg = loom::fl::make_aggregator("fedavg");
       const double t_fedavg = best_time(3, [&] { fedavg->aggregate(r); });
       for (const auto& name : loom::fl::aggregators().names()) {
-        // Sorting-based and pairwise aggregators are far slower: time them once on big cases.
+        // Sorting-based and pairwise aggregators are far slower: only on cases up to a quarter of max_bytes.
         const bool heavy = name != "fedavg";
         if (heavy && bytes > max_bytes / 4) continue;
         auto agg = loom::fl::make_aggregator(name);
-        const double t = heavy ? best_time(1, [&] { agg->aggregate(r); }) : t_fedavg;
+        const double t = heavy ? best_time(3, [&] { agg->aggregate(r); }) : t_fedavg;
         std::printf("| %lld | %.0e | %.1f | %s | %.2f | %.0f%% | %.1f× |\n", (long long)K, double(d), bandwidth / 1e9,
                     name.c_str(), t * 1e3, 100.0 * t_read / t, t / t_fedavg);
         std::cout << std::flush;

@@ -29,13 +29,19 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*", "results.json"))):
 if not per_seed:
     sys.exit("no runs found")
 settings = sorted({k[0] for k in per_seed}, key=lambda s: (s[0] != "none", s[0], s[1], s[2]))
-# A setting enters the tables with the seeds every one of its aggregators
-# (main, ref and tuned runs: those with any run in that setting) finished,
-# and only with 3 or more of them; an aggregator with no run there shows "–".
-expected = lambda s: [a for a in order if per_seed[(s, a)]]
-common = {s: set.intersection(*(set(per_seed[(s, a)]) for a in expected(s))) for s in settings}
+# A setting enters the tables with the seeds every aggregator of its main
+# run finished, and only with 3 or more of them. The extra runs (tuned
+# baselines, Zeno) fill their rows with the seeds of those they finished,
+# when 3 or more; a cell over fewer seeds than its column says n.
+extra_run = lambda a: a.endswith("*") or a == "zeno"
+main_names = lambda s: [a for a in order if per_seed[(s, a)] and not extra_run(a)]
+common = {s: set.intersection(*(set(per_seed[(s, a)]) for a in main_names(s))) for s in settings}
 dropped = [s for s in settings if len(common[s]) < 3]
 settings = [s for s in settings if s not in dropped]
+for s in settings:
+    for a in order:
+        if extra_run(a) and len(common[s] & set(per_seed[(s, a)])) < 3:
+            per_seed[(s, a)] = {}
 acc, auc, det = defaultdict(list), defaultdict(list), defaultdict(list)
 for s in settings:
     for a in order:
@@ -75,7 +81,7 @@ def table(values, title):
                 cells.append("–")
                 continue
             m, sd = mean_sd(v)
-            cell = f"{m:.3f} ± {sd:.3f}"
+            cell = f"{m:.3f} ± {sd:.3f}" + (f" (n={len(v)})" if len(v) < len(common[s]) else "")
             cells.append(f"**{cell}**" if m == best[s] else cell)
         print(f"| {a} | " + " | ".join(cells) + " |")
 
