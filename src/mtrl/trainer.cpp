@@ -412,10 +412,10 @@ AllocationActor load_allocation_actor(const std::string& dir, int64_t features, 
   return actor;
 }
 
-std::map<std::string, double> evaluate_tasks(const MtrlOptions& o, rl::Policy& policy) {
-  auto domain = make_domain(o.domain);
-  const TaskSet set = make_task_set(domain->universe(), o.tasks);
-  const rl::Split split = o.split == "train" ? rl::Split::Train : o.split == "tune" ? rl::Split::Tune : rl::Split::Test;
+namespace {
+
+// The tasks options.eval_tasks names (all when empty), checked by name.
+std::vector<const Task*> chosen_tasks(const MtrlOptions& o, const TaskSet& set) {
   std::vector<const Task*> chosen;
   if (o.eval_tasks.empty()) {
     for (const auto* list : {&set.train, &set.holdout})
@@ -423,22 +423,37 @@ std::map<std::string, double> evaluate_tasks(const MtrlOptions& o, rl::Policy& p
   } else {
     for (const auto& name : o.eval_tasks) chosen.push_back(&set.find(name, "eval_tasks"));
   }
+  return chosen;
+}
+
+std::map<std::string, double> evaluate_on(const MtrlOptions& o, const TaskDomain& domain, const TaskSet& set,
+                                          rl::Policy& policy) {
+  const rl::Split split = o.split == "train" ? rl::Split::Train : o.split == "tune" ? rl::Split::Tune : rl::Split::Test;
   std::map<std::string, double> out;
-  for (const Task* t : chosen) {
+  for (const Task* t : chosen_tasks(o, set)) {
     bool held_out = false;
     for (const auto& h : set.holdout) held_out = held_out || h.name == t->name;
-    auto env = domain->make_environment(*t, split, held_out);
+    auto env = domain.make_environment(*t, split, held_out);
     out[t->name] = rl::evaluate_return(*env, policy, o.seed);
   }
   return out;
 }
 
+}  // namespace
+
+std::map<std::string, double> evaluate_tasks(const MtrlOptions& o, rl::Policy& policy) {
+  auto domain = make_domain(o.domain);
+  return evaluate_on(o, *domain, make_task_set(domain->universe(), o.tasks), policy);
+}
+
 std::map<std::string, double> evaluate_mtrl(const MtrlOptions& o) {
   auto domain = make_domain(o.domain);
+  const TaskSet set = make_task_set(domain->universe(), o.tasks);
+  chosen_tasks(o, set);  // unknown task names fail before the policy is read
   AllocationActor actor = load_allocation_actor(o.policy.empty() ? o.out + "/policy" : o.policy,
                                                 domain->resource_features(), domain->global_features());
   auto policy = make_allocation_policy(actor);
-  return evaluate_tasks(o, *policy);
+  return evaluate_on(o, *domain, set, *policy);
 }
 
 namespace {

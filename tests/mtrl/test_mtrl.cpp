@@ -11,6 +11,7 @@
 #include "loom/core/error.h"
 #include "loom/mtrl/mtrl.h"
 #include "loom/tensor/tensor_io.h"
+#include "loom_cli_run.h"
 #include "temp_dir.h"
 
 namespace loom::mtrl {
@@ -244,6 +245,21 @@ TEST(MtrlErrors, BadInputNamesTheField) {
   expect_error([&] { make_domain(d); }, {csv + ":3", "column 'B'", "missing price"});
   d.domain = "bogus";
   expect_error([&] { make_domain(d); }, {"domain", "unknown multi-task domain 'bogus'", "portfolio"});
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MtrlCli, BadInputFailsWithTheFieldNamed) {
+  const std::string dir = loom::testing::fresh_temp_dir("mtrl_cli");
+  std::filesystem::create_directories(dir);
+  auto r =
+      loom::testing::run_loom("mtrl train --subset-size 9 --synthetic-assets 4 --out " + dir + "/run", dir + "/log");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("subset_size: 9 is larger than the universe of 4"), std::string::npos) << r.output;
+  r = loom::testing::run_loom(
+      "mtrl evaluate --subset-size 2 --train-tasks 2 --holdout-tasks 1 --eval-tasks t0,t9 --out " + dir + "/run",
+      dir + "/log");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("eval_tasks: unknown task 't9'; valid: t0, t1, h0"), std::string::npos) << r.output;
   std::filesystem::remove_all(dir);
 }
 

@@ -62,6 +62,8 @@ TaskSet make_task_set(const std::vector<std::string>& universe, const TaskSetOpt
 
 // What the domains read: each its own block of keys.
 struct PortfolioDomainOptions {
+  // Nine synthetic assets by default (rl's four hold one subset of four).
+  PortfolioDomainOptions() { env.synthetic_assets = 9; }
   rl::PortfolioOptions env;      // the universe is env.assets (or every CSV column, or the synthetic assets)
   int64_t task_window_days = 0;  // each task trains on its own window of this many days (0: the whole training part)
 };
