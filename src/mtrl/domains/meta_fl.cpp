@@ -162,7 +162,11 @@ class MetaFlEnv : public rl::Environment {
   // One round closed by a fixed FL aggregator instead of the policy.
   rl::StepResult step_with(fl::Aggregator& aggregator) {
     check_running();
-    fl::RoundUpdates r{updates_, counts_, model_.layer_sizes(), ids_, {}};
+    fl::RoundUpdates r;  // no server reference set: the aggregators compared here need none
+    r.updates = updates_;
+    r.sample_counts = counts_;
+    r.layer_sizes = model_.layer_sizes();
+    r.party_ids = ids_;
     fl::Aggregate a = aggregator.aggregate(r);
     return advance(a.update, a.weights);
   }
