@@ -43,6 +43,7 @@ LOOM_COMMAND(setup_tokenize);
 LOOM_COMMAND(setup_supernet);
 LOOM_COMMAND(setup_np);
 LOOM_COMMAND(setup_marl);
+LOOM_COMMAND(setup_mtrl);
 LOOM_COMMAND(setup_tofa);
 
 inline const std::vector<Command>& commands() {
@@ -63,6 +64,7 @@ inline const std::vector<Command>& commands() {
       {"tokenize", "encode JSONL text with a tokenizer.json into {\"input_ids\"} rows", setup_tokenize, true},
       {"np", "neural-progressive hedging: RL policies that meet constraints at execution time", setup_np},
       {"marl", "decentralised multi-agent actor-critic with critic consensus over a time-varying graph", setup_marl},
+      {"mtrl", "permutation-invariant multi-task RL: one allocation policy for every resource subset", setup_mtrl},
       {"bench", "benchmarks that compare loom with its baselines", setup_bench},
   };
   return table;
