@@ -18,8 +18,8 @@ declare -A target_args=(
   [fashion]=""
   # ~180 images per class: 50 held out for test, 30 labelled, 20 validation, the rest unlabelled; the
   # cost-against-N table comes from the Fashion-MNIST target, so digits scores 5 budgets with one alone baseline.
-  [digits]="--target digits --labels_per_class 30 --valid_per_class 20 --test_per_class 50 --max_unlabelled 0
-            --scenarios 5 --scenario_counts 1,5 --detailed_scenarios 5 --alone_budgets 1"
+  [digits]="--target digits --labels-per-class 30 --valid-per-class 20 --test-per-class 50 --max-unlabelled 0
+            --scenarios 5 --scenario-counts 1,5 --detailed-scenarios 5 --alone-budgets 1"
 )
 start=$SECONDS
 pids=()

@@ -613,14 +613,23 @@ double head_ms(const CnnShape& shape, LatencyTable& table) {
                          {1, shape.last_channels(), hw, hw});
 }
 
+// A whole model costs more than the sum of its parts timed alone (the calls
+// between them); measure_latency_table stores the excess per part.
+constexpr const char* kOverheadKey = "overhead per part";
+
+double sum_of_parts_ms(const CnnShape& shape, LatencyTable& table) {
+  double ms = stem_ms(shape, table);
+  for (const auto& b : shape.blocks) ms += block_ms(shape, b, table);
+  return ms + head_ms(shape, table);
+}
+
 }  // namespace
 
 SubnetCost table_cost(ElasticCnnImpl& net, const Genome& genome, LatencyTable& table) {
   SubnetCost cost = net.analytic_cost(genome);
   const CnnShape shape = net.shape_of(genome);
-  double ms = stem_ms(shape, table);
-  for (const auto& b : shape.blocks) ms += block_ms(shape, b, table);
-  cost.latency_ms = ms + head_ms(shape, table);
+  const double parts = static_cast<double>(shape.blocks.size() + 2);
+  cost.latency_ms = sum_of_parts_ms(shape, table) + parts * table.find(kOverheadKey).value_or(0.0);
   return cost;
 }
 
@@ -642,6 +651,22 @@ int64_t measure_latency_table(ElasticCnnImpl& net, LatencyTable& table) {
         b.kernel = k;
         block_ms(largest, b, table);
       }
+  if (!table.find(kOverheadKey)) {
+    // The per-part excess of whole models (the smallest and the largest
+    // subnet, random weights) over their parts' sum, so that table latency
+    // predicts what `loom tofa eval` measures (our correction; docs/tofa.md).
+    double excess = 0;
+    for (const Genome& g : {net.space().smallest(all_gene_kinds()), net.space().largest()}) {
+      const CnnShape shape = net.shape_of(g);
+      torch::NoGradGuard no_grad;
+      StaticCnn model(shape);
+      model->eval();
+      const torch::Tensor x = torch::randn({1, shape.in_channels, shape.image_size, shape.image_size});
+      const double whole = measure_latency_ms([&] { model->forward(x); });
+      excess += std::max(0.0, whole - sum_of_parts_ms(shape, table)) / static_cast<double>(shape.blocks.size() + 2);
+    }
+    table.set(kOverheadKey, excess / 2);
+  }
   return table.measured() - before;
 }
 

@@ -275,6 +275,18 @@ TEST(Tofa, AnEmaTeacherWithDecayZeroIsTheMaxnetAndWithDecayNearOneIsNot) {
   EXPECT_FALSE(torch::allclose(trained("ema", 0.999999), maxnet));
 }
 
+TEST(Tofa, TheLatencyTableIsMeasuredOnceForEveryPartConfiguration) {
+  ElasticCnn net = tiny_net();
+  LatencyTable table("", this_machine(1), LatencyOptions{0, 1});
+  // The tiny space: a stem, a head, and 4 block positions x 2 expand ratios x 3 kernels.
+  EXPECT_EQ(measure_latency_table(*net, table), 2 + 4 * 2 * 3);
+  EXPECT_TRUE(table.find("overhead per part").has_value());
+  EXPECT_EQ(measure_latency_table(*net, table), 0);  // nothing left to measure
+  SubnetRng rng(4);
+  for (int i = 0; i < 50; ++i) table_cost(*net, net->space().random(rng, all_gene_kinds()), table);
+  EXPECT_EQ(table.measured(), 2 + 4 * 2 * 3);  // every search after it only looks entries up
+}
+
 TEST(Tofa, SelectionStaysWithinTheBudgetAndRefusesImpossibleOnes) {
   ElasticCnn net = tiny_net();
   const ElasticSpace& space = net->space();

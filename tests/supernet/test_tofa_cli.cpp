@@ -89,19 +89,19 @@ TEST(TofaCli, BadDataIsAClearErrorNamingTheFileOrTheOption) {
   const std::string small = tiny_fashion_dir("small", 12);
   // More labels (plus validation images) per class than the class has.
   expect_error(
-      "tofa train --data_dir " + small + " --labels_per_class 50 --valid_per_class 5 --out " + work_dir() + "/r1",
+      "tofa train --data-dir " + small + " --labels-per-class 50 --valid-per-class 5 --out " + work_dir() + "/r1",
       {"labels_per_class", "has 12 training images", "= 55"});
   // A truncated IDX file.
   const std::string corrupt = tiny_fashion_dir("corrupt", 12);
   const std::string images = corrupt + "/train-images-idx3-ubyte.gz";
   std::string bytes = loom::read_file_text(images);
   loom::write_file_atomic(images, bytes.substr(0, bytes.size() / 2));
-  expect_error("tofa train --data_dir " + corrupt + " --out " + work_dir() + "/r2", {images});
+  expect_error("tofa train --data-dir " + corrupt + " --out " + work_dir() + "/r2", {images});
   // A digits CSV with a short row.
   const std::string csv = work_dir() + "/digits.csv";
   loom::write_file_atomic(csv, "0,1,2\n");
   expect_error(
-      "tofa train --data_dir " + small + " --target digits --digits_csv " + csv + " --out " + work_dir() + "/r3",
+      "tofa train --data-dir " + small + " --target digits --digits-csv " + csv + " --out " + work_dir() + "/r3",
       {csv + ":1", "expected 64 pixels and a label"});
-  expect_error("tofa train --data_dir " + small + " --target mnist --out " + work_dir() + "/r4", {"target", "mnist"});
+  expect_error("tofa train --data-dir " + small + " --target mnist --out " + work_dir() + "/r4", {"target", "mnist"});
 }
