@@ -461,7 +461,12 @@ double accuracy(const std::function<torch::Tensor(const torch::Tensor&)>& logits
 }
 
 torch::Tensor calibration_images(const torch::Tensor& images, const TofaOptions& o) {
-  return images.narrow(0, 0, std::min<int64_t>(o.calibration_images, images.size(0)));
+  // A seeded random subset: the labelled set is ordered by class, so its
+  // first rows would calibrate every BN on one or two classes only.
+  const int64_t n = std::min<int64_t>(o.calibration_images, images.size(0));
+  torch::Generator gen = at::detail::createCPUGenerator(o.seed * 0x9E3779B97F4A7C15ULL + 0xCA11B);
+  const torch::Tensor order = torch::randperm(images.size(0), gen, torch::kLong);
+  return images.index_select(0, order.narrow(0, 0, n));
 }
 
 double subnet_accuracy(ElasticCnnImpl& net, const Genome& genome, const torch::Tensor& calibration,

@@ -287,6 +287,18 @@ TEST(Tofa, TheLatencyTableIsMeasuredOnceForEveryPartConfiguration) {
   EXPECT_EQ(table.measured(), 2 + 4 * 2 * 3);  // every search after it only looks entries up
 }
 
+TEST(Tofa, BnCalibrationImagesAreDrawnFromEveryClassOfAClassOrderedSet) {
+  // Ten classes of ten images, in class order (as split_semi_supervised lays
+  // out the labelled set); image i is filled with its class.
+  const torch::Tensor images = torch::arange(10).repeat_interleave(10).to(torch::kFloat).view({100, 1, 1, 1});
+  TofaOptions o;
+  o.calibration_images = 20;
+  const torch::Tensor picked = calibration_images(images, o);
+  ASSERT_EQ(picked.size(0), 20);
+  EXPECT_GE(std::get<0>(at::_unique(picked.flatten())).size(0), 6);  // the first 20 rows would hold 2 classes
+  EXPECT_TRUE(torch::equal(picked, calibration_images(images, o)));  // seeded
+}
+
 TEST(Tofa, SelectionStaysWithinTheBudgetAndRefusesImpossibleOnes) {
   ElasticCnn net = tiny_net();
   const ElasticSpace& space = net->space();

@@ -149,7 +149,8 @@ double accuracy(const std::function<torch::Tensor(const torch::Tensor&)>& logits
 // Recalibrates BN for `genome` on calibration images, then scores it.
 double subnet_accuracy(ElasticCnnImpl& net, const Genome& genome, const torch::Tensor& calibration,
                        const ImageSet& data, const TofaOptions& options);
-// The first `options.calibration_images` of `images` (BN recalibration set).
+// `options.calibration_images` of `images`, drawn at random (seeded by
+// options.seed): the BN recalibration set.
 torch::Tensor calibration_images(const torch::Tensor& images, const TofaOptions& options);
 
 // The predictor fitted on `predictor_samples` subnets (the largest, the
