@@ -2,6 +2,7 @@
 // count larger than the data, a corrupt IDX file, a bad digits CSV and a
 // missing run or model each end with a clear error that names the thing,
 // and a non-zero exit. Tiny IDX files written here; nothing is trained.
+// Labelled slow: each case starts the program (≈ 1 s with libtorch).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -73,7 +74,7 @@ void expect_error(const std::string& args, const std::vector<std::string>& needl
 
 }  // namespace
 
-TEST(TofaCli, MalformedBudgetsAreClearErrorsBeforeAnythingIsLoaded) {
+TEST(TofaCliSlow, MalformedBudgetsAreClearErrorsBeforeAnythingIsLoaded) {
   const std::string run = work_dir() + "/no-such-run";
   expect_error("tofa select --run " + run + " --budget latency_ms=fast", {"--budget", "'fast' is not a number"});
   expect_error("tofa select --run " + run + " --budget watts=3", {"--budget", "unknown budget metric 'watts'"});
@@ -85,7 +86,7 @@ TEST(TofaCli, MalformedBudgetsAreClearErrorsBeforeAnythingIsLoaded) {
   expect_error("tofa eval --model " + work_dir() + "/no-such-model", {"no-such-model", "no such model directory"});
 }
 
-TEST(TofaCli, BadDataIsAClearErrorNamingTheFileOrTheOption) {
+TEST(TofaCliSlow, BadDataIsAClearErrorNamingTheFileOrTheOption) {
   const std::string small = tiny_fashion_dir("small", 12);
   // More labels (plus validation images) per class than the class has.
   expect_error(
