@@ -47,4 +47,16 @@ Params ParamFlags::resolve() const {
   return params;
 }
 
+void run_with_params(CLI::App* sub, std::vector<ParamSpec> specs, std::function<void(const Params&)> run) {
+  auto flags = std::make_shared<ParamFlags>(sub, std::move(specs));
+  sub->callback([flags, run] {
+    Params p = flags->resolve();
+    if (flags->dump_requested()) {
+      std::cout << p.dump_yaml();
+      return;
+    }
+    run(p);
+  });
+}
+
 }  // namespace loom::cli

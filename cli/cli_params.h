@@ -29,22 +29,18 @@ class ParamFlags {
   std::shared_ptr<std::map<std::string, std::string>> overrides_;
 };
 
-// A subcommand whose options are one declared struct: its flags, --config,
-// --dump-config (prints the merged options and returns without running) and
-// --params-markdown; `run` gets the resolved struct.
+// A subcommand whose options are declared parameters (from one schema or
+// several that share a config file): their flags, --config, --dump-config
+// (prints the merged options and returns without running) and
+// --params-markdown; `run` gets the merged parameters.
+void run_with_params(CLI::App* sub, std::vector<ParamSpec> specs, std::function<void(const Params&)> run);
+
+// The same for one declared struct; `run` gets it resolved.
 //
 //   run_with_options(sub, my_schema(), [](const MyOptions& o) { ... });
 template <typename S>
 void run_with_options(CLI::App* sub, const ParamSchema<S>& schema, std::function<void(const S&)> run) {
-  auto flags = std::make_shared<ParamFlags>(sub, schema.specs());
-  sub->callback([flags, &schema, run] {
-    Params p = flags->resolve();
-    if (flags->dump_requested()) {
-      std::cout << p.dump_yaml();
-      return;
-    }
-    run(schema.read(p));
-  });
+  run_with_params(sub, schema.specs(), [&schema, run](const Params& p) { run(schema.read(p)); });
 }
 
 }  // namespace loom::cli

@@ -44,14 +44,8 @@ std::vector<ParamSpec> network_role_specs() {
 
 void setup_simulate(CLI::App* sub) {
   auto out = std::make_shared<std::string>();
-  auto flags = std::make_shared<ParamFlags>(sub, fl::simulation_param_specs());
   sub->add_option("--out", *out, "directory for results.json");
-  sub->callback([out, flags] {
-    Params p = flags->resolve();
-    if (flags->dump_requested()) {
-      std::cout << p.dump_yaml();
-      return;
-    }
+  run_with_params(sub, fl::simulation_param_specs(), [out](const Params& p) {
     if (out->empty()) throw Error("--out is required");
     auto options = fl::SimulationOptions::from_params(p);
     warn_if_reference_blas();
@@ -101,17 +95,7 @@ void run_join(const Params& p) {
   fl::join(net, work);
 }
 
-void setup_network_role(CLI::App* sub, void (*run)(const Params&)) {
-  auto flags = std::make_shared<ParamFlags>(sub, network_role_specs());
-  sub->callback([flags, run] {
-    Params p = flags->resolve();
-    if (flags->dump_requested()) {
-      std::cout << p.dump_yaml();
-      return;
-    }
-    run(p);
-  });
-}
+void setup_network_role(CLI::App* sub, void (*run)(const Params&)) { run_with_params(sub, network_role_specs(), run); }
 
 void setup_certs(CLI::App* sub) {
   struct Args {

@@ -32,13 +32,7 @@ void setup_ot(CLI::App* sub) {
   solve->add_option("--reg", a->reg, "entropic regularisation for sinkhorn");
   solve->add_option("--write-binary", a->binary_out, "also write the problem in the binary format to this path");
   // Every solver's options (declared once, in its ParamSchema) as flags and config keys.
-  auto flags = std::make_shared<ParamFlags>(solve, ot::solver_param_specs());
-  solve->callback([a, flags] {
-    Params options = flags->resolve();
-    if (flags->dump_requested()) {
-      std::cout << options.dump_yaml();
-      return;
-    }
+  run_with_params(solve, ot::solver_param_specs(), [a](const Params& options) {
     if (a->input.empty()) throw Error("ot solve: --input FILE is required");
     if (!a->method.empty()) ot::solvers().get(a->method, "--method");
     ot::Problem p = ot::read_problem(a->input);

@@ -22,6 +22,7 @@ void register_all_aggregators(Registry<AggregatorEntry>& r) {
   register_geomed(r);
   register_bulyan(r);
   register_fltrust(r);
+  register_zeno(r);
   register_bayes(r);
   register_bayes_cf(r);
   register_bayes_mix(r);

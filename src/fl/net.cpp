@@ -509,7 +509,7 @@ class FederationServer final : public wire::Federation::Service {
       updates.push_back(s.update);
     }
     nlohmann::json record = {{"round", round_ + 1}, {"submitted", ids}};
-    RoundUpdates round{torch::stack(updates), {}, model_.layer_sizes, ids, {}};
+    RoundUpdates round{torch::stack(updates), {}, model_.layer_sizes, ids, {}, {}};
     for (const auto& id : ids) round.sample_counts.push_back(submitted_.at(id).sample_count);
     RoundOutcome outcome =
         apply_round(global_, round, *aggregator_, {options_.max_update_norm, options_.max_norm_ratio});

@@ -217,10 +217,12 @@ nlohmann::json simulate(const SimulationOptions& o, const std::string& out_dir) 
       }
       for (size_t k = 0; k < parties.size(); ++k)
         if (is_bad[k]) updates[k] = corruption->update(updates[k], bad_mean, noise_gen);
-      RoundUpdates r{torch::stack(updates), counts, model.layer_sizes(), ids, {}};
+      RoundUpdates r{torch::stack(updates), counts, model.layer_sizes(), ids, {}, {}};
       // The server's own step on its reference set, as a party after the K others.
-      if (aggregator->needs_reference())
+      if (aggregator->needs_reference()) {
         r.reference = model.local_update(global, reference, training, static_cast<uint64_t>(round), parties.size());
+        r.reference_loss = [&](const torch::Tensor& update) { return model.loss(global + update, reference); };
+      }
       Aggregate a = aggregator->aggregate(r);
       global = global + a.update;
       acc.push_back(model.accuracy(global, test));

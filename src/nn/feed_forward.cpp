@@ -1,5 +1,7 @@
 #include "loom/nn/feed_forward.h"
 
+#include "loom/nn/fused_ops.h"
+
 namespace loom {
 
 SwiGluImpl::SwiGluImpl(int64_t hidden_size, int64_t intermediate_size) {
@@ -9,7 +11,8 @@ SwiGluImpl::SwiGluImpl(int64_t hidden_size, int64_t intermediate_size) {
 }
 
 torch::Tensor SwiGluImpl::forward(const torch::Tensor& x, ForwardRecord*) {
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  auto gate = gate_proj(x), up = up_proj(x);
+  return down_proj(fused_ops().swiglu ? swiglu(gate, up) : torch::silu(gate) * up);
 }
 
 }  // namespace loom

@@ -32,6 +32,7 @@ torch::Tensor RotaryEmbedding::apply(const torch::Tensor& x, const torch::Tensor
 }
 
 torch::Tensor RotaryEmbedding::apply(const torch::Tensor& x, const Tables& t) const {
+  if (fused_ops().rope) return rope_rotate(x, t.cos, t.sin);
   const auto& cos = t.cos;
   const auto& sin = t.sin;
   const int64_t half = x.size(-1) / 2;

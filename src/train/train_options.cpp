@@ -46,6 +46,13 @@ ParamSchema<TrainOptions> make_schema() {
       .add("beta2", &O::beta2, "AdamW beta2", {0, 1})
       .add("grad_clip", &O::grad_clip, "global gradient-norm clip; 0 = off", {0, 1e30})
       .add("seed", &O::seed, "seed for initialisation and data order", {0, 9007199254740992.0})
+      .add("fused_cross_entropy", &O::fused_cross_entropy,
+           "cross-entropy over the vocabulary in chunks of rows, gradients formed in the forward pass (never the "
+           "whole tokens x vocab logits); false = LibTorch's matmul + cross_entropy")
+      .add("fused_swiglu", &O::fused_swiglu, "silu(gate) * up and its backward as one pass each")
+      .add("fused_rope", &O::fused_rope, "rotary embedding forward and backward as one pass each")
+      .add("fused_adamw", &O::fused_adamw,
+           "AdamW as one pass per parameter tensor (same state as torch::optim::AdamW); false = AdamW::step")
       .add("threads", &O::threads,
            "threads per process; 0 = all cores. 1 is fastest on the 2-core reference machine (see docs/core.md); "
            "use nproc to occupy more cores",

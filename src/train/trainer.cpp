@@ -14,8 +14,10 @@
 #include "loom/core/json.h"
 #include "loom/models/generate.h"
 #include "loom/models/model_dir.h"
+#include "loom/nn/fused_ops.h"
 #include "loom/tensor/eval_mode.h"
 #include "loom/train/checkpoint.h"
+#include "loom/train/fused_adamw.h"
 #include "loom/train/schedule.h"
 
 namespace loom {
@@ -114,6 +116,8 @@ Trainer::Trainer(TrainOptions options, CausalLM model, const Tokenizer& tokenize
   if (!decay.empty()) groups.emplace_back(decay, make_opts(options_.weight_decay));
   if (!no_decay.empty()) groups.emplace_back(no_decay, make_opts(0.0));
   optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(options_.lr));
+  // Process-wide: evaluation and generation after training use the same ops.
+  set_fused_ops({options_.fused_cross_entropy, options_.fused_swiglu, options_.fused_rope});
   // Every rank starts from rank 0's weights, whatever each initialised.
   comm_->broadcast_from_root(params_);
 }
@@ -180,7 +184,10 @@ StepResult Trainer::train_step() {
   comm_->all_reduce_sum(grads);
   double grad_norm = options_.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(params_, options_.grad_clip)
                                             : torch::nn::utils::clip_grad_norm_(params_, 1e30);
-  optimizer_->step();
+  if (options_.fused_adamw)
+    fused_adamw_step(*optimizer_);
+  else
+    optimizer_->step();
   ++step_;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return {step_, loss_tensor.item<double>(), lr, grad_norm, static_cast<double>(global_tokens) / seconds};

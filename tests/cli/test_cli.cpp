@@ -1,7 +1,6 @@
 // End-to-end checks through the `loom` program: exact resume (also after a
 // SIGKILL inside a checkpoint write), 2-process data parallelism, bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <filesystem>
@@ -10,6 +9,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/tensor/tensor_io.h"
+#include "loom_cli_run.h"
 
 namespace fs = std::filesystem;
 
@@ -33,16 +33,10 @@ std::string work_dir() {
   return dir;
 }
 
-struct CliRun {
-  int exit_code;
-  std::string output;
-};
+using loom::testing::CliRun;
 
 CliRun loom_cmd(const std::string& args, const std::string& env = "") {
-  std::string log = work_dir() + "/last.log";
-  std::string cmd = env + " " + LOOM_BINARY + " " + args + " > " + log + " 2>&1";
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), loom::read_file_text(log)};
+  return loom::testing::run_loom(args, work_dir() + "/last.log", env);
 }
 
 std::string tiny_run(const std::string& out) {

@@ -48,6 +48,7 @@ double error_of_update(const Aggregate& a, const torch::Tensor& truth) {
 TEST(Aggregate, EveryAggregatorWeighsCleanPartiesEqually) {
   auto p = planted(8, 4000, {}, nullptr);
   p.round.reference = p.truth + 0.1 * torch::randn({4000});  // fltrust's server-side update
+  p.round.reference_loss = [&](const torch::Tensor& u) { return (u - p.truth).pow(2).sum().item<double>(); };  // zeno's
   for (const auto& name : aggregators().names()) {
     auto a = make_aggregator(name)->aggregate(p.round);
     ASSERT_EQ(a.weights.size(), 8u) << name;
@@ -55,7 +56,8 @@ TEST(Aggregate, EveryAggregatorWeighsCleanPartiesEqually) {
     for (double w : a.weights) total += w;
     EXPECT_NEAR(total, 1.0, 1e-9) << name;
     EXPECT_LT(error_of_update(a, p.truth), 0.12) << name;
-    if (name == "krum" || name == "multi_krum" || name == "bulyan") continue;  // selection rules, not weightings
+    if (name == "krum" || name == "multi_krum" || name == "bulyan" || name == "zeno")
+      continue;  // selection rules, not weightings
     for (double w : a.weights) EXPECT_NEAR(w, 1.0 / 8, 0.3 / 8) << name;
   }
 }
@@ -188,9 +190,9 @@ TEST(Screen, FiniteButHugeUpdatesAreSetAsideBeforeAggregation) {
   // party moves every parameter by ~4e37.
   std::vector<torch::Tensor> kept;
   for (size_t k : s.kept) kept.push_back(updates[k]);
-  RoundUpdates r{torch::stack(kept), std::vector<double>(kept.size(), 1.0), {}, {}, {}};
+  RoundUpdates r{torch::stack(kept), std::vector<double>(kept.size(), 1.0), {}, {}, {}, {}};
   EXPECT_LT(make_aggregator("fedavg")->aggregate(r).update.abs().max().item<double>(), 1.0);
-  RoundUpdates all{torch::stack(updates), std::vector<double>(updates.size(), 1.0), {}, {}, {}};
+  RoundUpdates all{torch::stack(updates), std::vector<double>(updates.size(), 1.0), {}, {}, {}, {}};
   EXPECT_GT(make_aggregator("fedavg")->aggregate(all).update.abs().min().item<double>(), 1e37);
   // Without bounds only what is not finite is set aside.
   updates.push_back(torch::full({1000}, NAN));
@@ -293,4 +295,35 @@ TEST(Aggregate, BayesMixSeparatesACoherentMinorityAndLeavesHonestNoiseWhole) {
   auto clean = planted(10, 3000, {}, nullptr);
   auto whole = make_aggregator("bayes_mix")->aggregate(clean.round);
   for (double w : whole.weights) EXPECT_DOUBLE_EQ(w, 0.1);
+}
+
+TEST(Aggregate, ZenoKeepsTheUpdatesThatLowerTheReferenceLossEvenAtABadMajority) {
+  // Six of ten parties are bad: four flip the sign, two send nothing. The
+  // server's reference loss is ‖w − truth‖² with w = 0 now, so the honest
+  // updates lower it, the flips raise it and the free riders leave it.
+  auto p = planted(10, 3000, {0, 2, 3, 5, 7, 9}, [](const torch::Tensor& t) { return -1.0 * t; });
+  p.round.updates[5].zero_();
+  p.round.updates[9].zero_();
+  auto zeno = make_aggregator("zeno");
+  EXPECT_TRUE(zeno->needs_reference());
+  EXPECT_NE(error_of([&] { zeno->aggregate(p.round); }).find("zeno: needs the server's loss"), std::string::npos);
+  p.round.reference_loss = [&](const torch::Tensor& u) { return (u - p.truth).pow(2).sum().item<double>(); };
+  Params params(aggregator_param_specs());
+  params.set("zeno_b", "6", "test");
+  auto a = make_aggregator("zeno", params)->aggregate(p.round);
+  auto d = detect_bad(a.weights, p.bad);
+  EXPECT_EQ(d.precision, 1.0);
+  EXPECT_EQ(d.recall, 1.0);
+  EXPECT_LT(error_of_update(a, p.truth), 0.1);
+  EXPECT_GT(error_of_update(make_aggregator("median")->aggregate(p.round), p.truth), 0.5);
+  // The default drops floor(K/2) = 5: one bad party is kept.
+  auto defaults = make_aggregator("zeno")->aggregate(p.round);
+  int kept_bad = 0;
+  for (size_t k = 0; k < 10; ++k) kept_bad += p.bad[k] && defaults.weights[k] > 0;
+  EXPECT_EQ(kept_bad, 1);
+  params.set("zeno_b", "10", "test");
+  EXPECT_NE(error_of([&] {
+              make_aggregator("zeno", params)->aggregate(p.round);
+            }).find("zeno: zeno_b = 10 drops every update of a round of 10"),
+            std::string::npos);
 }

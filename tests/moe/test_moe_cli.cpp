@@ -1,11 +1,11 @@
 // `loom moe` through the program: bad input ends with exit code 2 and an
 // error naming the field or file, and a good mix writes a loadable directory.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 
 #include "loom/core/jsonl.h"
+#include "loom_cli_run.h"
 #include "moe_fixture.h"
 
 using namespace loom;
@@ -13,17 +13,7 @@ using namespace loom::testing;
 
 namespace {
 
-struct CliRun {
-  int exit_code;
-  std::string output;
-};
-
-CliRun loom_cmd(const std::string& dir, const std::string& args) {
-  const std::string log = dir + "/last.log";
-  const std::string cmd = std::string(LOOM_BINARY) + " " + args + " > " + log + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file_text(log)};
-}
+CliRun loom_cmd(const std::string& dir, const std::string& args) { return run_loom(args, dir + "/last.log"); }
 
 }  // namespace
 

@@ -3,7 +3,6 @@
 // with the core's `loom eval` and `loom generate`; bad specs and budgets
 // get clear errors naming the field.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <stdexcept>
 
 #include "loom/core/atomic_file.h"
+#include "loom_cli_run.h"
 
 namespace fs = std::filesystem;
 
@@ -37,17 +37,9 @@ std::string work_dir() {
   return dir;
 }
 
-struct CliRun {
-  int exit_code;
-  std::string output;
-};
+using loom::testing::CliRun;
 
-CliRun loom_cmd(const std::string& args) {
-  const std::string log = work_dir() + "/last.log";
-  const std::string cmd = std::string(LOOM_BINARY) + " " + args + " > " + log + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), loom::read_file_text(log)};
-}
+CliRun loom_cmd(const std::string& args) { return loom::testing::run_loom(args, work_dir() + "/last.log"); }
 
 // The last line of the output that is a JSON object (commands print one).
 nlohmann::json last_json(const std::string& output) {

@@ -39,6 +39,10 @@ struct RoundUpdates {
   // The server's own update on a small clean reference set, for aggregators
   // that need one (fltrust); undefined otherwise.
   torch::Tensor reference;
+  // The server's loss on that reference set at the current global model
+  // plus `update` ([d]), for aggregators that score updates by it (zeno);
+  // empty otherwise.
+  std::function<double(const torch::Tensor& update)> reference_loss;
 };
 
 struct Aggregate {
@@ -50,7 +54,8 @@ class Aggregator {
  public:
   virtual ~Aggregator() = default;
   virtual Aggregate aggregate(const RoundUpdates& round) = 0;
-  // True when aggregate() needs round.reference (the server trains on data of its own).
+  // True when aggregate() needs round.reference or round.reference_loss (the
+  // server holds data of its own).
   virtual bool needs_reference() const { return false; }
   // State carried across rounds (only bayes_carry has any), for the server's
   // persisted round state.

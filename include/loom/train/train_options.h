@@ -31,6 +31,9 @@ struct TrainOptions {
   int64_t warmup_steps = 10;
   double grad_clip = 1.0;
   uint64_t seed = 0;
+  // One-pass fused ops instead of LibTorch's separate passes (docs/core.md);
+  // off runs LibTorch's composition, for comparison.
+  bool fused_cross_entropy = true, fused_swiglu = true, fused_rope = true, fused_adamw = true;
   // 1 is fastest on the 2-core reference machine (docs/core.md); 0 = all cores.
   int threads = 1;
   // bookkeeping

@@ -17,6 +17,7 @@ void register_krum(Registry<AggregatorEntry>& registry);  // krum, multi_krum
 void register_geomed(Registry<AggregatorEntry>& registry);
 void register_bulyan(Registry<AggregatorEntry>& registry);
 void register_fltrust(Registry<AggregatorEntry>& registry);
+void register_zeno(Registry<AggregatorEntry>& registry);
 void register_bayes(Registry<AggregatorEntry>& registry);  // bayes, bayes_layer, bayes_carry
 void register_bayes_cf(Registry<AggregatorEntry>& registry);
 void register_bayes_mix(Registry<AggregatorEntry>& registry);

@@ -3,7 +3,6 @@
 // action gradients against finite differences, the bandit optimum for both
 // algorithms, the per-process run against the in-process one, and bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "error_message.h"
 #include "loom/core/atomic_file.h"
 #include "loom/rl/marl/marl.h"
+#include "loom_cli_run.h"
 #include "temp_dir.h"
 
 using namespace loom::rl::marl;
@@ -23,19 +23,8 @@ namespace {
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-struct CliRun {
-  int exit_code;
-  std::string output;
-  double seconds;
-};
-
-CliRun loom_marl(const std::string& args, const std::string& dir) {
-  const std::string log = dir + ".log";
-  const std::string cmd = std::string(LOOM_BINARY) + " marl " + args + " > " + log + " 2>&1";
-  const auto start = std::chrono::steady_clock::now();
-  const int status = std::system(cmd.c_str());
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), loom::read_file_text(log), seconds};
+loom::testing::CliRun loom_marl(const std::string& args, const std::string& dir) {
+  return loom::testing::run_loom("marl " + args, dir + ".log");
 }
 
 }  // namespace
