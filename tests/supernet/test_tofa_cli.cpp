@@ -4,7 +4,6 @@
 // and a non-zero exit. Tiny IDX files written here; nothing is trained.
 // Labelled slow: each case starts the program (≈ 1 s with libtorch).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -12,15 +11,11 @@
 #include <vector>
 
 #include "loom/core/atomic_file.h"
+#include "loom_cli_run.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-struct CliRun {
-  int exit_code;
-  std::string output;
-};
 
 std::string work_dir() {
   static const std::string dir = [] {
@@ -32,11 +27,8 @@ std::string work_dir() {
   return dir;
 }
 
-CliRun loom_cmd(const std::string& args) {
-  const std::string log = work_dir() + "/last.log";
-  const std::string cmd = std::string(LOOM_BINARY) + " " + args + " > " + log + " 2>&1";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), loom::read_file_text(log)};
+loom::testing::CliRun loom_cmd(const std::string& args) {
+  return loom::testing::run_loom(args, work_dir() + "/last.log");
 }
 
 // An (uncompressed) IDX file of unsigned bytes: header, big-endian sizes, data.
@@ -66,7 +58,7 @@ std::string tiny_fashion_dir(const std::string& name, uint32_t per_class) {
 }
 
 void expect_error(const std::string& args, const std::vector<std::string>& needles) {
-  const CliRun r = loom_cmd(args);
+  const loom::testing::CliRun r = loom_cmd(args);
   EXPECT_NE(r.exit_code, 0) << args << "\n" << r.output;
   EXPECT_EQ(r.output.find("Segmentation"), std::string::npos) << r.output;
   for (const auto& needle : needles) EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
