@@ -43,7 +43,7 @@ void setup_tofa_train(CLI::App* sub) {
     std::vector<PredictorSample> samples;
     AccuracyPredictor predictor = fit_tofa_predictor(*net, calibration, data.split.validation, o, &samples);
     LatencyTable table = run_latency_table(*out, o);
-    for (const auto& s : samples) table_cost(*net, s.genome, table);
+    measure_latency_table(*net, table);  // once; `select` and `export` only look entries up
     table.save();
     nlohmann::json report = {{"source_cpu_seconds", source.cpu_seconds},
                              {"target_cpu_seconds", target.cpu_seconds},
@@ -59,8 +59,7 @@ struct SelectArgs {
   std::string run, budget, out;
 };
 
-TofaSelection select_for(TofaRun& run, const std::string& run_dir, const std::string& budget_text) {
-  const auto budgets = parse_budgets(budget_text, "--budget");
+TofaSelection select_for(TofaRun& run, const std::string& run_dir, const std::vector<Budget>& budgets) {
   LatencyTable table = run_latency_table(run_dir, run.options);
   TofaSelection s = select_subnet(*run.net, run.predictor, table, budgets, run.options.search);
   table.save();
@@ -72,9 +71,10 @@ void setup_tofa_select(CLI::App* sub) {
   sub->add_option("--run", a->run, "a `loom tofa train` run directory")->required();
   sub->add_option("--budget", a->budget, "latency_ms=..., flops=... (MACs) or params=..., comma-separated")->required();
   sub->callback([a] {
+    const auto budgets = parse_budgets(a->budget, "--budget");  // before anything is loaded
     TofaRun run = load_tofa_run(a->run);
     set_compute_threads(static_cast<int>(run.options.threads));
-    TofaSelection s = select_for(run, a->run, a->budget);
+    TofaSelection s = select_for(run, a->run, budgets);
     std::cout << s.to_json(run.net->space()).dump(2) << "\n";
   });
 }
@@ -85,9 +85,10 @@ void setup_tofa_export(CLI::App* sub) {
   sub->add_option("--budget", a->budget, "the device budget, as for select")->required();
   sub->add_option("--out", a->out, "model directory to write")->required();
   sub->callback([a] {
+    const auto budgets = parse_budgets(a->budget, "--budget");
     TofaRun run = load_tofa_run(a->run);
     set_compute_threads(static_cast<int>(run.options.threads));
-    TofaSelection s = select_for(run, a->run, a->budget);
+    TofaSelection s = select_for(run, a->run, budgets);
     TofaData data = load_tofa_data(run.options);
     run.net->recalibrate_bn(s.genome, calibration_images(data.split.labelled.images, run.options),
                             run.options.calibration_batch);
@@ -95,7 +96,7 @@ void setup_tofa_export(CLI::App* sub) {
     nlohmann::json extra = s.to_json(run.net->space());
     extra["budget"] = a->budget;
     extra["run"] = a->run;
-    save_cnn_dir(a->out, *model, extra);
+    save_image_classifier_dir(a->out, *model, extra);
     std::cout << extra.dump(2) << "\n";
   });
 }
@@ -105,19 +106,29 @@ void setup_tofa_eval(CLI::App* sub) {
   sub->add_option("--model", a->out, "a model directory written by `loom tofa export`")->required();
   sub->add_option("--run", a->run, "the run whose target test set to use (default: the one the model names)");
   sub->callback([a] {
-    StaticCnn model = load_cnn_dir(a->out);
+    // Any image classifier of the model registry loads here (an exported subnet is a loom_tofa_cnn).
+    LoadedClassifier loaded = load_image_classifier_dir(a->out);
+    ImageClassifierImpl& model = *loaded.model;
     std::string run_dir = a->run;
     if (run_dir.empty()) {
-      const auto config = read_json_file(a->out + "/config.json");
-      if (!config.contains("extra") || !config["extra"].contains("run") || !config["extra"]["run"].is_string())
+      const auto& config = loaded.config;
+      if (!config.contains("extra") || !config["extra"].is_object() || !config["extra"].contains("run") ||
+          !config["extra"]["run"].is_string())
         throw Error(a->out + "/config.json: names no run; pass --run");
       run_dir = config["extra"]["run"].get<std::string>();
     }
     TofaRun run = load_tofa_run(run_dir);
     set_compute_threads(static_cast<int>(run.options.threads));
     TofaData data = load_tofa_data(run.options);
-    const double acc = accuracy([&](const torch::Tensor& x) { return model->forward(x); }, data.test);
-    const double ms = measure_model_latency_ms(*model, model->shape().in_channels, model->shape().image_size);
+    if (model.num_classes() != data.num_classes || model.in_channels() != data.test.images.size(1) ||
+        model.image_size() != data.test.images.size(2))
+      throw Error(a->out + "/config.json: the model takes [" + std::to_string(model.in_channels()) + ", " +
+                  std::to_string(model.image_size()) + "²] images into " + std::to_string(model.num_classes()) +
+                  " classes, but " + run_dir + "'s test set has " + std::to_string(data.num_classes) + " classes of [" +
+                  std::to_string(data.test.images.size(1)) + ", " + std::to_string(data.test.images.size(2)) +
+                  "²] images");
+    const double acc = accuracy([&](const torch::Tensor& x) { return model.forward(x); }, data.test);
+    const double ms = measure_model_latency_ms(model);
     std::cout << nlohmann::json({{"test_accuracy", acc}, {"test_images", data.test.size()}, {"latency_ms", ms}}).dump()
               << "\n";
   });
@@ -150,6 +161,7 @@ void setup_tofa_report(CLI::App* sub) {
 }  // namespace
 
 void setup_tofa(CLI::App* sub) {
+  register_elastic_cnn_family();  // exported subnets load as loom_tofa_cnn models
   sub->require_subcommand(1);
   setup_tofa_train(sub->add_subcommand("train",
                                        "pretrain on the source task, adapt once with the semi-supervised loss, "

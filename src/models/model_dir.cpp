@@ -1,11 +1,13 @@
 #include "loom/models/model_dir.h"
 
 #include <filesystem>
+#include <functional>
 #include <set>
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
 #include "loom/core/json.h"
+#include "loom/models/image_classifier.h"
 #include "loom/models/model_registry.h"
 
 namespace loom {
@@ -40,23 +42,75 @@ NamedTensors model_state(torch::nn::Module& model) {
   return out;
 }
 
-void load_model_state(CausalLMImpl& model, const std::map<std::string, torch::Tensor>& tensors,
-                      const std::string& origin) {
+namespace {
+
+// Copies `tensors` into `state`: every entry must be present with its shape,
+// and none may be left over unless `ignores` says so.
+void load_state(const NamedTensors& state, const std::map<std::string, torch::Tensor>& tensors,
+                const std::string& origin, const std::function<bool(const std::string&)>& ignores) {
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
-  for (auto& [name, param] : model_state(model)) {
+  for (const auto& [name, param] : state) {
     auto it = tensors.find(name);
     if (it == tensors.end()) throw Error(origin + ": missing tensor '" + name + "'");
     if (it->second.sizes() != param.sizes())
       throw Error(origin + ": tensor '" + name + "' has shape " + c10::str(it->second.sizes()) +
                   " but the config implies " + c10::str(param.sizes()));
-    param.copy_(it->second.to(param.scalar_type()));
+    torch::Tensor dst = param;
+    dst.copy_(it->second.to(param.scalar_type()));
     used.insert(name);
   }
   for (const auto& [name, t] : tensors) {
-    if (used.count(name) || model.ignores_tensor(name)) continue;
+    if (used.count(name) || ignores(name)) continue;
     throw Error(origin + ": unexpected tensor '" + name + "' (does config.json match these weights?)");
   }
+}
+
+// The weights file of a model directory, checked against what config.json
+// implies before anything is allocated (the family's size_of) and for NaN.
+std::map<std::string, torch::Tensor> read_checked_weights(const std::string& dir, const nlohmann::json& config,
+                                                          const std::string& config_path) {
+  const ModelSize size = model_size_of(config, config_path);  // checks the config, allocates nothing
+  // The weights before the model: what config.json implies is compared with
+  // what the weights file holds, so that a 300-byte config cannot allocate
+  // gigabytes for a model whose weights are not there. The bound is loose
+  // (building the model may cost at most about three times the weights), so
+  // that a near miss still gets load_state's exact tensor-by-tensor error.
+  const std::string weights = require_file(dir, "model.safetensors");
+  auto tensors = load_tensors(weights);
+  int64_t held = 0;
+  for (const auto& [name, t] : tensors) {
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+      throw Error(weights + ": tensor '" + name + "' holds NaN or infinite values");
+    held += t.numel();
+  }
+  constexpr int64_t kSlack = int64_t{1} << 20;
+  if (size.parameters > 2 * held + kSlack)
+    throw Error(config_path + ": describes a model of " + std::to_string(size.parameters) + " parameters, but " +
+                weights + " holds only " + std::to_string(held) +
+                " values (does config.json match these weights?); refusing to allocate it");
+  // Tables computed from the config (real models need a few percent of
+  // their weights for them).
+  if (size.buffers > held + 4 * kSlack)
+    throw Error(config_path + ": its position tables (2 x max_position_embeddings x head_dim) would take " +
+                std::to_string(size.buffers) + " values, more than the " + std::to_string(held) + " weights in " +
+                weights + "; lower max_position_embeddings");
+  return tensors;
+}
+
+// An image classifier's state: its parameters and buffers (BN statistics).
+NamedTensors classifier_state(torch::nn::Module& model) {
+  NamedTensors out;
+  for (const auto& p : model.named_parameters()) out.push_back({p.key(), p.value()});
+  for (const auto& b : model.named_buffers()) out.push_back({b.key(), b.value()});
+  return out;
+}
+
+}  // namespace
+
+void load_model_state(CausalLMImpl& model, const std::map<std::string, torch::Tensor>& tensors,
+                      const std::string& origin) {
+  load_state(model_state(model), tensors, origin, [&](const std::string& name) { return model.ignores_tensor(name); });
 }
 
 void save_model_dir(const std::string& dir, CausalLMImpl& model, const Tokenizer& tokenizer,
@@ -98,31 +152,7 @@ LoadedModel load_model_dir(const std::string& dir) {
   LoadedModel out;
   const std::string config_path = require_file(dir, "config.json");
   out.config = read_json_file(config_path);
-  const ModelSize size = model_size_of(out.config, config_path);  // checks the config, allocates nothing
-  // The weights before the model: what config.json implies is compared with
-  // what the weights file holds, so that a 300-byte config cannot allocate
-  // gigabytes for a model whose weights are not there. The bound is loose
-  // (building the model may cost at most about three times the weights), so
-  // that a near miss still gets load_model_state's exact tensor-by-tensor error.
-  const std::string weights = require_file(dir, "model.safetensors");
-  const auto tensors = load_tensors(weights);
-  int64_t held = 0;
-  for (const auto& [name, t] : tensors) {
-    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
-      throw Error(weights + ": tensor '" + name + "' holds NaN or infinite values");
-    held += t.numel();
-  }
-  constexpr int64_t kSlack = int64_t{1} << 20;
-  if (size.parameters > 2 * held + kSlack)
-    throw Error(config_path + ": describes a model of " + std::to_string(size.parameters) + " parameters, but " +
-                weights + " holds only " + std::to_string(held) +
-                " values (does config.json match these weights?); refusing to allocate it");
-  // Tables computed from the config (real models need a few percent of
-  // their weights for them).
-  if (size.buffers > held + 4 * kSlack)
-    throw Error(config_path + ": its position tables (2 x max_position_embeddings x head_dim) would take " +
-                std::to_string(size.buffers) + " values, more than the " + std::to_string(held) + " weights in " +
-                weights + "; lower max_position_embeddings");
+  const auto tensors = read_checked_weights(dir, out.config, config_path);
   out.model = model_from_config(out.config, config_path);
   out.tokenizer = Tokenizer::load(require_file(dir, "tokenizer.json"));
   if (out.tokenizer.vocab_size() > out.model->vocab_size())
@@ -149,7 +179,30 @@ LoadedModel load_model_dir(const std::string& dir) {
     if (g.contains("do_sample") && g["do_sample"].is_boolean() && !g["do_sample"].get<bool>())
       out.generation.temperature = 0;
   }
-  load_model_state(*out.model, tensors, weights);
+  load_model_state(*out.model, tensors, dir + "/model.safetensors");
+  return out;
+}
+
+void save_image_classifier_dir(const std::string& dir, ImageClassifierImpl& model, const nlohmann::json& extra) {
+  make_dirs(dir);
+  NamedTensors state;
+  for (const auto& [name, t] : classifier_state(model)) state.push_back({name, t.detach().contiguous()});
+  save_tensors(dir + "/model.safetensors", state, {{"format", "pt"}});
+  nlohmann::json config = model.config_json();
+  if (!extra.is_null()) config["extra"] = extra;
+  write_file_atomic(dir + "/config.json", config.dump(2) + "\n");
+}
+
+LoadedClassifier load_image_classifier_dir(const std::string& dir) {
+  if (!fs::is_directory(dir)) throw Error(dir + ": no such model directory");
+  LoadedClassifier out;
+  const std::string config_path = require_file(dir, "config.json");
+  out.config = read_json_file(config_path);
+  const auto tensors = read_checked_weights(dir, out.config, config_path);
+  out.model = classifier_from_config(out.config, config_path);
+  load_state(classifier_state(*out.model), tensors, dir + "/model.safetensors",
+             [](const std::string&) { return false; });
+  out.model->eval();
   return out;
 }
 

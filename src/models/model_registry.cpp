@@ -1,6 +1,7 @@
 #include "loom/models/model_registry.h"
 
 #include "loom/core/error.h"
+#include "loom/models/image_classifier.h"
 #include "loom/models/llama/llama.h"
 
 namespace loom {
@@ -52,7 +53,18 @@ ModelSize model_size_of(const nlohmann::json& config, const std::string& origin)
 
 CausalLM model_from_config(const nlohmann::json& config, const std::string& origin) {
   const std::string type = model_type_of(config, origin);
-  return model_families().get(type, origin + ": model_type").from_config(config, origin);
+  const ModelFamily& family = model_families().get(type, origin + ": model_type");
+  if (!family.from_config)
+    throw Error(origin + ": model_type '" + type + "' is an image classifier, not a causal language model");
+  return family.from_config(config, origin);
+}
+
+std::shared_ptr<ImageClassifierImpl> classifier_from_config(const nlohmann::json& config, const std::string& origin) {
+  const std::string type = model_type_of(config, origin);
+  const ModelFamily& family = model_families().get(type, origin + ": model_type");
+  if (!family.classifier_from_config)
+    throw Error(origin + ": model_type '" + type + "' is a causal language model, not an image classifier");
+  return family.classifier_from_config(config, origin);
 }
 
 }  // namespace loom

@@ -2,10 +2,12 @@
 
 #include <filesystem>
 #include <functional>
+#include <mutex>
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
 #include "loom/core/json.h"
+#include "loom/models/model_registry.h"
 #include "loom/supernet/latency_table.h"
 #include "loom/tensor/tensor_io.h"
 
@@ -128,11 +130,24 @@ nlohmann::json CnnShape::to_json() const {
           {"blocks", b}};
 }
 
+int64_t CnnShape::stored_values() const {
+  // A BatchNorm2d stores weight, bias, running mean and variance per channel
+  // and one step counter.
+  auto bn = [](int64_t c) { return 4 * c + 1; };
+  int64_t n = stem_channels * in_channels * 9 + bn(stem_channels);
+  for (const auto& b : blocks)
+    n += b.in_channels * b.mid_channels + bn(b.mid_channels) + b.mid_channels * b.kernel * b.kernel +
+         bn(b.mid_channels) + b.mid_channels * b.out_channels + bn(b.out_channels);
+  return n + last_channels() * num_classes + num_classes;
+}
+
 CnnShape CnnShape::from_json(const nlohmann::json& j, const std::string& origin) {
   if (!j.is_object()) throw Error(origin + ": 'shape' must be an object");
-  auto int_of = [&](const nlohmann::json& o, const char* key, const std::string& where) {
-    if (!o.contains(key) || !o.at(key).is_number_integer() || o.at(key).get<int64_t>() < 1)
-      throw Error(origin + ": " + where + "'" + key + "' must be a positive integer");
+  // Bounded so that sizes computed from the shape (stored_values) cannot overflow.
+  auto int_of = [&](const nlohmann::json& o, const char* key, const std::string& where, int64_t max = 1 << 20) {
+    if (!o.contains(key) || !o.at(key).is_number_integer() || o.at(key).get<int64_t>() < 1 ||
+        o.at(key).get<int64_t>() > max)
+      throw Error(origin + ": " + where + "'" + key + "' must be an integer in 1.." + std::to_string(max));
     return o.at(key).get<int64_t>();
   };
   CnnShape s;
@@ -146,8 +161,8 @@ CnnShape CnnShape::from_json(const nlohmann::json& j, const std::string& origin)
     const auto& o = j.at("blocks")[i];
     const std::string where = "blocks[" + std::to_string(i) + "].";
     if (!o.is_object()) throw Error(origin + ": " + where + " must be an object");
-    CnnBlockShape b{int_of(o, "in", where),     int_of(o, "mid", where),    int_of(o, "out", where),
-                    int_of(o, "kernel", where), int_of(o, "stride", where), int_of(o, "in_size", where)};
+    CnnBlockShape b{int_of(o, "in", where),         int_of(o, "mid", where),    int_of(o, "out", where),
+                    int_of(o, "kernel", where, 63), int_of(o, "stride", where), int_of(o, "in_size", where)};
     if (b.in_channels != channels || b.in_size != size)
       throw Error(origin + ": " + where + " does not continue the previous block (expected in=" +
                   std::to_string(channels) + ", in_size=" + std::to_string(size) + ")");
@@ -430,7 +445,7 @@ StaticCnnImpl::StaticCnnImpl(const CnnShape& shape) : shape_(shape) {
     blk.project_bn = register_module(p + "project_bn", BatchNorm2d(BatchNorm2dOptions(b.out_channels).eps(kBnEps)));
     blocks.push_back(blk);
   }
-  head = register_module("head", Linear(shape.last_channels(), shape.num_classes));
+  head = register_module("head", torch::nn::Linear(shape.last_channels(), shape.num_classes));
 }
 
 torch::Tensor StaticCnnImpl::forward_part(int64_t part, const torch::Tensor& x) {
@@ -513,62 +528,146 @@ void load_module_tensors(torch::nn::Module& module, const std::string& path) {
   for (auto& b : module.named_buffers()) fill(b.key(), b.value());
 }
 
-void save_cnn_dir(const std::string& dir, StaticCnnImpl& model, const nlohmann::json& extra) {
-  std::filesystem::create_directories(dir);
-  save_tensors(dir + "/model.safetensors", module_tensors(model), {{"format", "pt"}});
-  nlohmann::json config = {{"model_type", "loom_tofa_cnn"}, {"format_version", 1}, {"shape", model.shape().to_json()}};
-  if (!extra.is_null()) config["extra"] = extra;
-  write_file_atomic(dir + "/config.json", config.dump(2) + "\n");
+void copy_module_tensors(torch::nn::Module& dst, torch::nn::Module& src) {
+  torch::NoGradGuard no_grad;
+  auto from = module_tensors(src);
+  std::map<std::string, torch::Tensor> by_name(from.begin(), from.end());
+  for (auto& p : dst.named_parameters()) p.value().copy_(by_name.at(p.key()));
+  for (auto& b : dst.named_buffers()) b.value().copy_(by_name.at(b.key()));
 }
 
-StaticCnn load_cnn_dir(const std::string& dir) {
-  const std::string config_path = dir + "/config.json";
-  const nlohmann::json config = read_json_file(config_path);
-  if (!config.is_object() || config.value("model_type", "") != "loom_tofa_cnn")
-    throw Error(config_path + ": model_type is not 'loom_tofa_cnn'");
-  if (!config.contains("format_version") || config.at("format_version") != 1)
-    throw Error(config_path + ": format_version must be 1");
-  if (!config.contains("shape")) throw Error(config_path + ": missing key 'shape'");
-  StaticCnn model(CnnShape::from_json(config.at("shape"), config_path));
-  load_module_tensors(*model, dir + "/model.safetensors");
-  model->eval();
-  return model;
+nlohmann::json StaticCnnImpl::config_json() const {
+  return {{"model_type", model_type()}, {"format_version", 1}, {"shape", shape_.to_json()}};
 }
+
+namespace {
+
+CnnShape cnn_shape_of_config(const nlohmann::json& config, const std::string& origin) {
+  if (!config.contains("format_version") || config.at("format_version") != 1)
+    throw Error(origin + ": format_version must be 1");
+  if (!config.contains("shape")) throw Error(origin + ": missing key 'shape'");
+  return CnnShape::from_json(config.at("shape"), origin);
+}
+
+}  // namespace
+
+void register_elastic_cnn_family() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    model_families().add(
+        "loom_tofa_cnn",
+        {"MobileNetV2-style CNN image classifier: a subnet extracted from TOFA's elastic CNN (supernet module)",
+         {},
+         /*from_config=*/nullptr,
+         [](const nlohmann::json& config, const std::string& origin) {
+           return ModelSize{cnn_shape_of_config(config, origin).stored_values(), 0};
+         },
+         [](const nlohmann::json& config, const std::string& origin) -> ImageClassifier {
+           return StaticCnn(cnn_shape_of_config(config, origin)).ptr();
+         }});
+  });
+}
+
+namespace {
+
+// The table keys of a subnet's parts besides its blocks (CnnBlockShape::latency_key).
+std::string stem_latency_key(const CnnShape& shape) {
+  return "stem cin=" + std::to_string(shape.in_channels) + " c=" + std::to_string(shape.stem_channels) +
+         " hw=" + std::to_string(shape.image_size);
+}
+int64_t last_size(const CnnShape& shape) {
+  return shape.blocks.empty() ? (shape.image_size + 1) / 2 : shape.blocks.back().out_size();
+}
+std::string head_latency_key(const CnnShape& shape) {
+  return "head c=" + std::to_string(shape.last_channels()) + " hw=" + std::to_string(last_size(shape)) +
+         " classes=" + std::to_string(shape.num_classes);
+}
+
+// A part's table entry, measured on a miss: once, in the exported model's
+// own code path, at batch 1 on random weights (latency does not depend on
+// their values). `part` is -1 for the stem, a block index, or the head.
+double part_latency_ms(LatencyTable& table, const std::string& key, const CnnShape& part_shape, int64_t part,
+                       const std::vector<int64_t>& input_size) {
+  if (auto hit = table.find(key)) return *hit;
+  torch::NoGradGuard no_grad;
+  StaticCnn model(part_shape);
+  model->eval();
+  const torch::Tensor input = torch::randn(input_size);
+  return table.get(key, [&] { model->forward_part(part, input); });
+}
+
+double stem_ms(const CnnShape& shape, LatencyTable& table) {
+  const CnnShape stem{shape.in_channels, shape.image_size, shape.stem_channels, shape.num_classes, {}};
+  return part_latency_ms(table, stem_latency_key(shape), stem, -1,
+                         {1, shape.in_channels, shape.image_size, shape.image_size});
+}
+double block_ms(const CnnShape& shape, const CnnBlockShape& b, LatencyTable& table) {
+  const CnnShape one{shape.in_channels, shape.image_size, shape.stem_channels, shape.num_classes, {b}};
+  return part_latency_ms(table, b.latency_key(), one, 0, {1, b.in_channels, b.in_size, b.in_size});
+}
+double head_ms(const CnnShape& shape, LatencyTable& table) {
+  const int64_t hw = last_size(shape);
+  CnnShape last{shape.in_channels, shape.image_size, shape.stem_channels, shape.num_classes, {}};
+  if (!shape.blocks.empty()) last.blocks.push_back(shape.blocks.back());  // the head's input channels
+  return part_latency_ms(table, head_latency_key(shape), last, static_cast<int64_t>(last.blocks.size()),
+                         {1, shape.last_channels(), hw, hw});
+}
+
+// A whole model costs more than the sum of its parts timed alone (the calls
+// between them); measure_latency_table stores the excess per part.
+constexpr const char* kOverheadKey = "overhead per part";
+
+double sum_of_parts_ms(const CnnShape& shape, LatencyTable& table) {
+  double ms = stem_ms(shape, table);
+  for (const auto& b : shape.blocks) ms += block_ms(shape, b, table);
+  return ms + head_ms(shape, table);
+}
+
+}  // namespace
 
 SubnetCost table_cost(ElasticCnnImpl& net, const Genome& genome, LatencyTable& table) {
   SubnetCost cost = net.analytic_cost(genome);
   const CnnShape shape = net.shape_of(genome);
-  // Each part is timed once, in the exported model's own code path, at batch
-  // 1 on random weights (latency does not depend on their values).
-  auto part_ms = [&](const std::string& key, const std::function<CnnShape()>& part_shape, int64_t part,
-                     const std::vector<int64_t>& input_size) {
-    if (auto hit = table.find(key)) return *hit;
-    torch::NoGradGuard no_grad;
-    StaticCnn model(part_shape());
-    model->eval();
-    const torch::Tensor input = torch::randn(input_size);
-    return table.get(key, [&] { model->forward_part(part, input); });
-  };
-  const int64_t size = net.config().image_size;
-  double ms = part_ms("stem cin=" + std::to_string(shape.in_channels) + " c=" + std::to_string(shape.stem_channels) +
-                          " hw=" + std::to_string(size),
-                      [&] {
-                        return CnnShape{shape.in_channels, size, shape.stem_channels, shape.num_classes, {}};
-                      },
-                      -1, {1, shape.in_channels, size, size});
-  for (const auto& b : shape.blocks)
-    ms += part_ms(b.latency_key(),
-                  [&] {
-                    return CnnShape{shape.in_channels, size, shape.stem_channels, shape.num_classes, {b}};
-                  },
-                  0, {1, b.in_channels, b.in_size, b.in_size});
-  const int64_t last_hw = shape.blocks.empty() ? (size + 1) / 2 : shape.blocks.back().out_size();
-  ms += part_ms("head c=" + std::to_string(shape.last_channels()) + " hw=" + std::to_string(last_hw) +
-                    " classes=" + std::to_string(shape.num_classes),
-                [&] { return shape; }, static_cast<int64_t>(shape.blocks.size()),
-                {1, shape.last_channels(), last_hw, last_hw});
-  cost.latency_ms = ms;
+  const double parts = static_cast<double>(shape.blocks.size() + 2);
+  cost.latency_ms = sum_of_parts_ms(shape, table) + parts * table.find(kOverheadKey).value_or(0.0);
   return cost;
+}
+
+int64_t measure_latency_table(ElasticCnnImpl& net, LatencyTable& table) {
+  const int64_t before = table.measured();
+  // Every block's input size, channels and stride are fixed by its position
+  // (only a stage's first block strides, and shallower subnets drop a stage's
+  // last blocks), so the part configurations are: the stem, the head, and per
+  // block position every (expand, kernel) pair.
+  const CnnShape largest = net.shape_of(net.space().largest());
+  stem_ms(largest, table);
+  head_ms(largest, table);
+  const auto expands = parse_ints(net.config().expand_ratios, "expand_ratios", 1);
+  const auto kernels = parse_ints(net.config().kernels, "kernels", 1);
+  for (CnnBlockShape b : largest.blocks)
+    for (int64_t e : expands)
+      for (int64_t k : kernels) {
+        b.mid_channels = b.in_channels * e;
+        b.kernel = k;
+        block_ms(largest, b, table);
+      }
+  if (!table.find(kOverheadKey)) {
+    // The per-part excess of whole models (the smallest and the largest
+    // subnet, random weights) over their parts' sum, so that table latency
+    // predicts what `loom tofa eval` measures (our correction; docs/tofa.md).
+    double excess = 0;
+    for (const Genome& g : {net.space().smallest(all_gene_kinds()), net.space().largest()}) {
+      const CnnShape shape = net.shape_of(g);
+      torch::NoGradGuard no_grad;
+      StaticCnn model(shape);
+      model->eval();
+      const torch::Tensor x = torch::randn({1, shape.in_channels, shape.image_size, shape.image_size});
+      const double whole = measure_latency_ms([&] { model->forward(x); });
+      excess += std::max(0.0, whole - sum_of_parts_ms(shape, table)) / static_cast<double>(shape.blocks.size() + 2);
+    }
+    table.set(kOverheadKey, excess / 2);
+  }
+  return table.measured() - before;
 }
 
 }  // namespace loom

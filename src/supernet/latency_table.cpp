@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -66,6 +67,11 @@ std::optional<double> LatencyTable::find(const std::string& key) const {
   auto it = entries_.find(key);
   if (it == entries_.end()) return std::nullopt;
   return it->second;
+}
+
+void LatencyTable::set(const std::string& key, double ms) {
+  if (!std::isfinite(ms) || ms < 0) throw Error("latency table: entry '" + key + "' must be a non-negative number");
+  entries_[key] = ms;
 }
 
 void LatencyTable::save() const {

@@ -216,6 +216,9 @@ const ParamSchema<TofaOptions>& tofa_options_schema() {
         .add("unlabelled_weight", &O::unlabelled_weight, "weight of the FixMatch consistency term; 0 = supervised only",
              {0, 100})
         .add("threshold", &O::threshold, "confidence a pseudo-label needs", {0, 1})
+        .add_choice("teacher", &O::teacher, {"maxnet", "ema"},
+                    "pseudo-label teacher: this step's maxnet, or the maxnet of an EMA copy of the weights")
+        .add("ema_decay", &O::ema_decay, "teacher = ema: decay of the weights' moving average per step", {0, 0.999999})
         .add("unlabelled_ratio", &O::unlabelled_ratio, "unlabelled images per labelled image in a batch", {1, 64})
         .add_nested<int64_t>("max_shift", [](O& o) -> int64_t& { return o.augment.max_shift; },
                              "weak augmentation: translation in pixels", {0, 64})
@@ -356,6 +359,26 @@ LoopResult train_supernet(ElasticCnnImpl& net, const ImageSet& labelled, const t
   distill.beta = 0;  // CNN subnets distil logits only (no hidden-state mapping)
   net.train();
 
+  // The EMA teacher: a copy of the supernet whose weights follow an
+  // exponential moving average; it is trained by nobody (no gradients) and
+  // lives beside the supernet in one module, so checkpoints hold both.
+  const bool ema = semi && o.teacher == "ema";
+  ElasticCnn ema_net{nullptr};
+  auto holder = std::make_shared<torch::nn::Module>();
+  if (ema) {
+    ema_net = ElasticCnn(net.config());
+    copy_module_tensors(*ema_net, net);
+    for (auto& p : ema_net->parameters()) p.set_requires_grad(false);
+    ema_net->train();  // batch statistics, as the supernet's own forward passes
+    holder->register_module("net", std::dynamic_pointer_cast<ElasticCnnImpl>(net.shared_from_this()));
+    holder->register_module("ema", ema_net.ptr());
+  }
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> ema_pairs;  // (teacher, student)
+  if (ema) {
+    auto student = net.named_parameters();
+    for (auto& p : ema_net->named_parameters()) ema_pairs.emplace_back(p.value(), student[p.key()]);
+  }
+
   auto step_fn = [&](int64_t step) -> nlohmann::json {
     torch::Generator gen = at::detail::createCPUGenerator(o.seed * 1000003ULL + static_cast<uint64_t>(step) + 7);
     const auto rows = labelled_batches.batch(step);
@@ -370,10 +393,16 @@ LoopResult train_supernet(ElasticCnnImpl& net, const ImageSet& labelled, const t
       torch::Tensor u = unlabelled.index_select(0, uindex);
       torch::Tensor weak = augment_weak(u, o.augment, gen), strong = augment_strong(u, o.augment, gen);
       {
-        // Pseudo-labels from the maxnet of this step on the weak view (the
-        // paper is silent on maxnet vs EMA teacher; we use the maxnet).
+        // Pseudo-labels from the maxnet on the weak view: this step's, or the
+        // EMA copy's after folding in the weights of the last optimizer step
+        // (the paper names both; `teacher`, docs/tofa.md).
         torch::NoGradGuard no_grad;
-        targets = pseudo_labels(net.forward(weak, net.space().largest()), o.threshold);
+        if (ema) {
+          for (auto& [teacher, student] : ema_pairs) teacher.mul_(o.ema_decay).add_(student, 1 - o.ema_decay);
+          targets = pseudo_labels(ema_net->forward(weak, net.space().largest()), o.threshold);
+        } else {
+          targets = pseudo_labels(net.forward(weak, net.space().largest()), o.threshold);
+        }
       }
       x = torch::cat({x, strong});
     }
@@ -395,6 +424,7 @@ LoopResult train_supernet(ElasticCnnImpl& net, const ImageSet& labelled, const t
     if (semi) j["pseudo_kept"] = targets.kept_fraction();
     return j;
   };
+  if (ema) return run_training_loop(loop, *holder, out_dir, /*resume=*/!out_dir.empty(), step_fn);
   return run_training_loop(loop, net, out_dir, /*resume=*/!out_dir.empty(), step_fn);
 }
 
@@ -431,7 +461,12 @@ double accuracy(const std::function<torch::Tensor(const torch::Tensor&)>& logits
 }
 
 torch::Tensor calibration_images(const torch::Tensor& images, const TofaOptions& o) {
-  return images.narrow(0, 0, std::min<int64_t>(o.calibration_images, images.size(0)));
+  // A seeded random subset: the labelled set is ordered by class, so its
+  // first rows would calibrate every BN on one or two classes only.
+  const int64_t n = std::min<int64_t>(o.calibration_images, images.size(0));
+  torch::Generator gen = at::detail::createCPUGenerator(o.seed * 0x9E3779B97F4A7C15ULL + 0xCA11B);
+  const torch::Tensor order = torch::randperm(images.size(0), gen, torch::kLong);
+  return images.index_select(0, order.narrow(0, 0, n));
 }
 
 double subnet_accuracy(ElasticCnnImpl& net, const Genome& genome, const torch::Tensor& calibration,
@@ -486,10 +521,10 @@ TofaSelection select_subnet(ElasticCnnImpl& net, const AccuracyPredictor& predic
   return s;
 }
 
-double measure_model_latency_ms(StaticCnnImpl& model, int64_t in_channels, int64_t image_size) {
+double measure_model_latency_ms(ImageClassifierImpl& model) {
   torch::NoGradGuard no_grad;
   EvalModeScope eval(model);
-  const torch::Tensor x = torch::randn({1, in_channels, image_size, image_size});
+  const torch::Tensor x = torch::randn({1, model.in_channels(), model.image_size(), model.image_size()});
   return measure_latency_ms([&] { model.forward(x); });
 }
 

@@ -54,14 +54,6 @@ std::vector<int64_t> scenario_set(int64_t n, int64_t total) {
   return out;
 }
 
-void copy_tensors(torch::nn::Module& dst, torch::nn::Module& src) {
-  torch::NoGradGuard no_grad;
-  auto from = module_tensors(src);
-  std::map<std::string, torch::Tensor> by_name(from.begin(), from.end());
-  for (auto& p : dst.named_parameters()) p.value().copy_(by_name.at(p.key()));
-  for (auto& b : dst.named_buffers()) b.value().copy_(by_name.at(b.key()));
-}
-
 struct Stat {
   double mean = 0, std = 0;
   int64_t n = 0;
@@ -96,6 +88,7 @@ void write_tofa_report(const nlohmann::json& result, const std::string& out_dir)
   const auto counts = result.at("scenario_counts").get<std::vector<int64_t>>();
   const size_t num_seeds = per_seed.size();
   std::ostringstream md;
+  md << "Target: " << result.value("target", std::string("fashion")) << ". ";
   md << "Source supernet pretraining (shared by every method): " << fmt(result["source_cpu"].get<double>(), 1)
      << " CPU s. Latency table: " << result["latency_table_entries"].get<int64_t>() << " entries, measured in "
      << fmt(result["latency_cpu"].get<double>(), 1) << " CPU s (shared). " << scenarios
@@ -130,6 +123,21 @@ void write_tofa_report(const nlohmann::json& result, const std::string& out_dir)
     md << "| " << n << " | " << fmt(stat(costs[n].first), 1) << " | " << fmt(stat(tofa_ratio), 3) << " | "
        << fmt(stat(costs[n].second), 1) << " | " << fmt(stat(ofa_ratio), 3) << " |\n";
     cost_json[std::to_string(n)] = {{"tofa", costs[n].first}, {"ofa", costs[n].second}};
+  }
+
+  {
+    // Where a scenario's cost goes (TOFA: search, BN recalibration, extraction).
+    std::vector<double> search, calibrate, extract, deploy;
+    for (const auto& sj : per_seed)
+      for (const auto& row : sj["tofa"]["scenarios"]) {
+        search.push_back(row.value("search_cpu", 0.0));
+        calibrate.push_back(row.value("calibrate_cpu", 0.0));
+        extract.push_back(row.value("extract_cpu", 0.0));
+        deploy.push_back(row["deploy_cpu"].get<double>());
+      }
+    md << "\nTOFA's cost of one scenario (CPU ms, mean ± std over every scenario and seed): search "
+       << fmt(stat(search), 1, 1000) << ", BN recalibration " << fmt(stat(calibrate), 1, 1000) << ", extraction "
+       << fmt(stat(extract), 1, 1000) << "; in all " << fmt(stat(deploy), 1, 1000) << ".\n";
   }
 
   md << "\n**Test accuracy of the selected subnets** (the N = 5 budgets; mean ± std over seeds, %)\n\n";
@@ -176,8 +184,16 @@ void write_tofa_report(const nlohmann::json& result, const std::string& out_dir)
               "the TOFA accuracy-latency plot");
 
   md << "\n**Selection quality** (TOFA, every scenario of every seed)\n\n";
-  std::vector<double> abs_err, met, ratio, search_s, spearman, largest, smallest, largest_u;
+  std::vector<double> abs_err, met, ratio, search_s, spearman, spearman_chosen, largest, smallest, largest_u;
   for (const auto& sj : per_seed) {
+    std::vector<double> predicted, measured;  // the chosen subnets: out of the predictor's sample
+    for (const auto& row : sj["tofa"]["scenarios"])
+      if (row.value("detailed", true)) {
+        predicted.push_back(row["predicted_accuracy"].get<double>());
+        measured.push_back(row["validation_accuracy"].get<double>());
+      }
+    const double rho = spearman_correlation(predicted, measured);  // NaN when either side is constant
+    if (std::isfinite(rho)) spearman_chosen.push_back(rho);
     spearman.push_back(sj["tofa"]["predictor_spearman_in_sample"].get<double>());
     largest.push_back(sj["tofa"]["largest_test_accuracy"].get<double>());
     smallest.push_back(sj["tofa"]["smallest_test_accuracy"].get<double>());
@@ -193,6 +209,8 @@ void write_tofa_report(const nlohmann::json& result, const std::string& out_dir)
   }
   md << "| measure | value |\n|---|---|\n"
      << "| predictor: Spearman ρ on its fitting subnets (validation accuracy) | " << fmt(stat(spearman), 3) << " |\n"
+     << "| predictor: Spearman ρ, predicted vs measured validation accuracy of the chosen subnets (out of sample) | "
+     << fmt(stat(spearman_chosen), 3) << " |\n"
      << "| |predicted − measured validation accuracy| of the chosen subnets (points) | " << fmt(stat(abs_err), 2, 100)
      << " |\n"
      << "| measured / table latency of the chosen subnets | " << fmt(stat(ratio), 3) << " |\n"
@@ -216,8 +234,9 @@ nlohmann::json merge_tofa_results(const std::vector<std::string>& dirs) {
       merged = r;
       continue;
     }
-    if (r.at("scenarios") != merged.at("scenarios") || r.at("scenario_counts") != merged.at("scenario_counts"))
-      throw Error(dir + "/results.json: scenarios differ from " + dirs.front() + "/results.json");
+    if (r.at("scenarios") != merged.at("scenarios") || r.at("scenario_counts") != merged.at("scenario_counts") ||
+        r.value("target", "") != merged.value("target", ""))
+      throw Error(dir + "/results.json: target or scenarios differ from " + dirs.front() + "/results.json");
     for (const auto& s : r.at("seeds")) merged["seeds"].push_back(s);
     merged["source_cpu_per_input"].push_back(r.at("source_cpu"));
   }
@@ -243,10 +262,14 @@ nlohmann::json run_tofa_experiment(const TofaExperimentOptions& o, const std::st
   const double source_cpu = process_cpu_seconds() - source_t0;
   log("source supernet pretrained in " + fmt(source_cpu, 1) + " CPU s");
 
+  // The latency table: every part configuration measured once, here, and
+  // shared by every method, seed and scenario (a per-machine cost, like the
+  // source pretraining), so that a scenario's search only looks entries up.
   LatencyTable table("", this_machine(static_cast<int>(base.threads)));
   ElasticCnn probe = make_tofa_supernet(base, data0.num_classes);
   const ElasticSpace& space = probe->space();
   const double lat_t0 = process_cpu_seconds();
+  measure_latency_table(*probe, table);
   const double lo = table_cost(*probe, space.smallest(all_gene_kinds()), table).latency_ms;
   const double hi = table_cost(*probe, space.largest(), table).latency_ms;
   std::vector<double> budgets;
@@ -270,7 +293,7 @@ nlohmann::json run_tofa_experiment(const TofaExperimentOptions& o, const std::st
       TofaOptions vo = so;
       if (variant == "tofa_no_u") vo.unlabelled_weight = 0;
       ElasticCnn net = make_tofa_supernet(vo, data0.source_classes);
-      copy_tensors(*net, *source);
+      copy_module_tensors(*net, *source);
       net->reset_head(data.num_classes, so.seed);
       const double t0 = process_cpu_seconds();
       train_supernet(*net, data.split.labelled, data.split.unlabelled, vo, vo.adapt, "");
@@ -290,13 +313,20 @@ nlohmann::json run_tofa_experiment(const TofaExperimentOptions& o, const std::st
       nlohmann::json scenarios = nlohmann::json::array();
       for (int64_t k = 0; k < o.scenarios; ++k) {
         const std::vector<Budget> budget{{CostMetric::LatencyMs, budgets[static_cast<size_t>(k)]}};
+        // Deployment of one scenario, timed by phase (where the per-scenario cost goes).
+        const int64_t measured_before = table.measured();
         const double s0 = process_cpu_seconds();
         SearchOptions search = vo.search;
         search.seed = so.seed * 7919 + static_cast<uint64_t>(k);
         TofaSelection sel = select_subnet(*net, predictor, table, budget, search);
+        const double s1 = process_cpu_seconds();
         net->recalibrate_bn(sel.genome, calibration, vo.calibration_batch);
+        const double s2 = process_cpu_seconds();
         StaticCnn model = extract_cnn(*net, sel.genome);
-        const double deploy_cpu = process_cpu_seconds() - s0;
+        const double s3 = process_cpu_seconds();
+        const double deploy_cpu = s3 - s0;
+        if (table.measured() != measured_before)
+          throw Error("tofa experiment: a search measured latency-table entries (the table should be complete)");
         nlohmann::json row = {{"budget_ms", budgets[static_cast<size_t>(k)]},
                               {"subnet", space.to_json(sel.genome)},
                               {"table_latency_ms", sel.cost.latency_ms},
@@ -304,7 +334,10 @@ nlohmann::json run_tofa_experiment(const TofaExperimentOptions& o, const std::st
                               {"macs", sel.cost.flops},
                               {"predicted_accuracy", sel.predicted_accuracy},
                               {"search_seconds", sel.seconds},
-                              {"deploy_cpu", deploy_cpu}};
+                              {"deploy_cpu", deploy_cpu},
+                              {"search_cpu", s1 - s0},
+                              {"calibrate_cpu", s2 - s1},
+                              {"extract_cpu", s3 - s2}};
         // Scored (test, validation, measured latency) on `detailed` scenarios
         // only; the others count for cost (our sizing for a shared machine).
         const bool scored = std::find(detailed.begin(), detailed.end(), k) != detailed.end();
@@ -313,7 +346,7 @@ nlohmann::json run_tofa_experiment(const TofaExperimentOptions& o, const std::st
           row["test_accuracy"] = accuracy([&](const torch::Tensor& x) { return model->forward(x); }, data.test);
           row["validation_accuracy"] =
               accuracy([&](const torch::Tensor& x) { return model->forward(x); }, data.split.validation);
-          row["measured_latency_ms"] = measure_model_latency_ms(*model, 1, vo.cnn.image_size);
+          row["measured_latency_ms"] = measure_model_latency_ms(*model);
         }
         if (variant == "tofa") tofa_choices.push_back(sel.genome);
         if (variant == "tofa_no_u") {
@@ -369,9 +402,10 @@ nlohmann::json run_tofa_experiment(const TofaExperimentOptions& o, const std::st
     per_seed.push_back(seed_json);
   }
 
-  nlohmann::json result = {{"source_cpu", source_cpu},   {"latency_table_entries", table.size()},
-                           {"latency_cpu", latency_cpu}, {"scenarios", o.scenarios},
-                           {"scenario_counts", counts},  {"seeds", per_seed}};
+  nlohmann::json result = {
+      {"target", base.target},      {"source_cpu", source_cpu}, {"latency_table_entries", table.size()},
+      {"latency_cpu", latency_cpu}, {"scenarios", o.scenarios}, {"scenario_counts", counts},
+      {"seeds", per_seed}};
   write_file_atomic(out_dir + "/results.json", result.dump(2) + "\n");
   write_tofa_report(result, out_dir);
   return result;

@@ -6,9 +6,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "error_message.h"
 #include "loom/core/atomic_file.h"
+#include "loom/models/model_dir.h"
 #include "loom/supernet/distill.h"
 #include "loom/supernet/elastic_cnn.h"
 #include "loom/supernet/latency_table.h"
@@ -109,22 +111,46 @@ TEST(ElasticCnn, EvaluatingAnUncalibratedSubnetIsAnError) {
   EXPECT_NE(error_of([&] { extract_cnn(*net, mixed_genome(net->space())); }).find("recalibrate_bn"), std::string::npos);
 }
 
-TEST(ElasticCnn, ExportedSubnetsReloadAndReproduceTheirOutputsExactly) {
+TEST(ElasticCnn, ExportedSubnetsReloadThroughTheModelRegistryAndReproduceTheirOutputsExactly) {
+  register_elastic_cnn_family();
   ElasticCnn net = tiny_net();
   const Genome g = mixed_genome(net->space());
   net->recalibrate_bn(g, torch::rand({20, 1, 12, 12}), 10);
   StaticCnn dense = extract_cnn(*net, g);
   const std::string dir = loom::testing::fresh_temp_dir("tofa_export");
-  save_cnn_dir(dir, *dense, {{"note", "test"}});
-  StaticCnn back = load_cnn_dir(dir);
+  save_image_classifier_dir(dir, *dense, {{"note", "test"}});
+  LoadedClassifier back = load_image_classifier_dir(dir);
+  EXPECT_EQ(back.model->model_type(), "loom_tofa_cnn");
+  EXPECT_EQ(back.config["extra"]["note"], "test");
   ImageSet data{torch::rand({30, 1, 12, 12}), torch::randint(0, 3, {30})};
   torch::NoGradGuard no_grad;
-  EXPECT_TRUE(torch::equal(dense->forward(data.images), back->forward(data.images)));
+  EXPECT_TRUE(torch::equal(dense->forward(data.images), back.model->forward(data.images)));
   EXPECT_EQ(accuracy([&](const torch::Tensor& x) { return dense->forward(x); }, data),
-            accuracy([&](const torch::Tensor& x) { return back->forward(x); }, data));
-  // A corrupt config names the file and the field.
-  write_file_atomic(dir + "/config.json", R"({"model_type": "loom_tofa_cnn", "format_version": 1, "shape": {}})");
-  EXPECT_NE(error_of([&] { load_cnn_dir(dir); }).find("config.json: 'in_channels'"), std::string::npos);
+            accuracy([&](const torch::Tensor& x) { return back.model->forward(x); }, data));
+  // Bad files name the file and what is wrong (table-driven: each edits config.json).
+  const nlohmann::json good = dense->config_json();
+  struct Case {
+    std::function<void(nlohmann::json&)> edit;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](nlohmann::json& c) { c["shape"] = nlohmann::json::object(); }, "config.json: 'in_channels'"},
+      {[](nlohmann::json& c) { c["format_version"] = 2; }, "config.json: format_version must be 1"},
+      {[](nlohmann::json& c) { c["model_type"] = "nope"; }, "unknown model_type 'nope'; valid: llama"},
+      {[](nlohmann::json& c) { c["shape"]["blocks"][0]["kernel"] = 1000; }, "blocks[0].'kernel' must be an integer"},
+      // The config still describes a valid network, but not these weights.
+      {[](nlohmann::json& c) { c["shape"]["num_classes"] = 4; }, "model.safetensors: tensor 'head.weight' has shape"},
+  };
+  for (const auto& c : cases) {
+    nlohmann::json config = good;
+    c.edit(config);
+    write_file_atomic(dir + "/config.json", config.dump());
+    EXPECT_NE(error_of([&] { load_image_classifier_dir(dir); }).find(c.message), std::string::npos) << c.message;
+  }
+  write_file_atomic(dir + "/config.json", good.dump());
+  EXPECT_NE(error_of([&] { load_model_dir(dir); }).find("'loom_tofa_cnn' is an image classifier"), std::string::npos);
+  std::filesystem::remove(dir + "/model.safetensors");
+  EXPECT_NE(error_of([&] { load_image_classifier_dir(dir); }).find("missing model.safetensors"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
@@ -218,6 +244,61 @@ TEST(TofaSlow, SupernetLearnsAnEasyTaskWithTheUnifiedLoss) {
   EXPECT_GT(largest, 0.9);
   EXPECT_GT(smallest, 0.9);
   EXPECT_LT(before, 0.9);
+}
+
+TEST(Tofa, AnEmaTeacherWithDecayZeroIsTheMaxnetAndWithDecayNearOneIsNot) {
+  // decay 0: the EMA copy holds this step's weights, so training matches the
+  // maxnet teacher exactly; decay ≈ 1: the teacher stays at the initial
+  // weights, so (every pseudo-label kept, threshold 0) the run differs.
+  torch::manual_seed(11);
+  ImageSet labelled{torch::rand({8, 1, 12, 12}), torch::randint(0, 3, {8})};
+  const torch::Tensor unlabelled = torch::rand({16, 1, 12, 12});
+  TofaOptions o;
+  o.cnn = tiny_config();
+  o.threshold = 0;
+  o.num_random = 0;
+  LoopOptions loop;
+  loop.steps = 3;
+  loop.batch_size = 4;
+  loop.warmup_steps = 0;
+  loop.lr = 1e-2;
+  auto trained = [&](const std::string& teacher, double decay) {
+    TofaOptions t = o;
+    t.teacher = teacher;
+    t.ema_decay = decay;
+    ElasticCnn net = make_tofa_supernet(t, 3, 1, 12);
+    train_supernet(*net, labelled, unlabelled, t, loop, "");
+    return net->head_weight().clone();
+  };
+  const torch::Tensor maxnet = trained("maxnet", 0);
+  EXPECT_TRUE(torch::equal(trained("ema", 0), maxnet));
+  EXPECT_FALSE(torch::allclose(trained("ema", 0.999999), maxnet));
+}
+
+TEST(Tofa, TheLatencyTableIsMeasuredOnceForEveryPartConfiguration) {
+  ElasticCnn net = tiny_net();
+  LatencyTable table("", this_machine(1), LatencyOptions{0, 1});
+  // The tiny space: a stem, a head, and 3 distinct block positions (stage 0's
+  // two blocks have one shape: 4 -> 4 channels, stride 1, 6x6) x 2 expand
+  // ratios x 3 kernels.
+  EXPECT_EQ(measure_latency_table(*net, table), 2 + 3 * 2 * 3);
+  EXPECT_TRUE(table.find("overhead per part").has_value());
+  EXPECT_EQ(measure_latency_table(*net, table), 0);  // nothing left to measure
+  SubnetRng rng(4);
+  for (int i = 0; i < 50; ++i) table_cost(*net, net->space().random(rng, all_gene_kinds()), table);
+  EXPECT_EQ(table.measured(), 2 + 3 * 2 * 3);  // every search after it only looks entries up
+}
+
+TEST(Tofa, BnCalibrationImagesAreDrawnFromEveryClassOfAClassOrderedSet) {
+  // Ten classes of ten images, in class order (as split_semi_supervised lays
+  // out the labelled set); image i is filled with its class.
+  const torch::Tensor images = torch::arange(10).repeat_interleave(10).to(torch::kFloat).view({100, 1, 1, 1});
+  TofaOptions o;
+  o.calibration_images = 20;
+  const torch::Tensor picked = calibration_images(images, o);
+  ASSERT_EQ(picked.size(0), 20);
+  EXPECT_GE(std::get<0>(at::_unique(picked.flatten())).size(0), 6);  // the first 20 rows would hold 2 classes
+  EXPECT_TRUE(torch::equal(picked, calibration_images(images, o)));  // seeded
 }
 
 TEST(Tofa, SelectionStaysWithinTheBudgetAndRefusesImpossibleOnes) {

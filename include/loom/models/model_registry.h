@@ -3,6 +3,8 @@
 // every command that loads a model (generate, eval, finetune, merge, the
 // knowledge harness) works with every registered family. Adding a family is
 // a file that defines its entry plus one line in register_all_model_families().
+// Image classifiers (models/image_classifier.h) are families too, built by
+// classifier_from_config instead of from_config.
 //
 //   loom::CausalLM model = loom::model_from_config(config_json, "model/config.json");
 #pragma once
@@ -15,6 +17,8 @@
 #include "loom/models/causal_lm.h"
 
 namespace loom {
+
+class ImageClassifierImpl;
 
 // What a model of some config allocates when it is built, in values.
 struct ModelSize {
@@ -33,6 +37,10 @@ struct ModelFamily {
   // The same config's size, computed without allocating, so that a model
   // directory can compare it with its weights file first.
   std::function<ModelSize(const nlohmann::json& config, const std::string& origin)> size_of;
+  // For image-classifier families (models/image_classifier.h) instead of
+  // from_config, which such a family leaves empty.
+  std::function<std::shared_ptr<ImageClassifierImpl>(const nlohmann::json& config, const std::string& origin)>
+      classifier_from_config{};
 };
 
 Registry<ModelFamily>& model_families();
@@ -40,6 +48,7 @@ Registry<ModelFamily>& model_families();
 // The family named by config's model_type (or, without one, its architectures).
 std::string model_type_of(const nlohmann::json& config, const std::string& origin);
 CausalLM model_from_config(const nlohmann::json& config, const std::string& origin);
+std::shared_ptr<ImageClassifierImpl> classifier_from_config(const nlohmann::json& config, const std::string& origin);
 ModelSize model_size_of(const nlohmann::json& config, const std::string& origin);
 
 }  // namespace loom

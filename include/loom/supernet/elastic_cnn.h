@@ -16,7 +16,9 @@
 //
 // extract_cnn turns a calibrated subnet into a StaticCnn: plain convolutions
 // with the transformed kernels, sliced weights and the subnet's statistics,
-// saved as a model directory (config.json + model.safetensors).
+// an image classifier of the model registry (model_type `loom_tofa_cnn`,
+// register_elastic_cnn_family) saved and loaded as any model directory
+// (models/image_classifier.h).
 //
 //   loom::ElasticCnn net(cfg);
 //   auto g = net->space().largest();
@@ -24,7 +26,9 @@
 //   net->recalibrate_bn(g, calibration_images, 128);
 //   { loom::EvalModeScope e(*net); logits = net->forward(images, g); }
 //   loom::StaticCnn dense = loom::extract_cnn(*net, g);
-//   loom::save_cnn_dir("out/subnet", *dense);
+//   loom::save_image_classifier_dir("out/subnet", *dense);
+//   loom::register_elastic_cnn_family();
+//   loom::ImageClassifier back = loom::load_image_classifier_dir("out/subnet").model;
 #pragma once
 #include <torch/torch.h>
 
@@ -34,6 +38,7 @@
 #include <vector>
 
 #include "loom/core/param_schema.h"
+#include "loom/models/image_classifier.h"
 #include "loom/supernet/search.h"
 #include "loom/supernet/space.h"
 
@@ -69,6 +74,8 @@ struct CnnShape {
   int64_t in_channels = 1, image_size = 28, stem_channels = 16, num_classes = 5;
   std::vector<CnnBlockShape> blocks;
   int64_t last_channels() const { return blocks.empty() ? stem_channels : blocks.back().out_channels; }
+  // Values a StaticCnn of this shape stores (parameters and BN buffers).
+  int64_t stored_values() const;
   nlohmann::json to_json() const;
   static CnnShape from_json(const nlohmann::json& json, const std::string& origin);
 };
@@ -137,11 +144,17 @@ class ElasticCnnImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ElasticCnn);
 
-// A fixed CNN: an extracted subnet, or a network trained on its own.
-class StaticCnnImpl : public torch::nn::Module {
+// A fixed CNN: an extracted subnet, or a network trained on its own. Its
+// config.json: {"model_type": "loom_tofa_cnn", "format_version": 1, "shape": ...}.
+class StaticCnnImpl : public ImageClassifierImpl {
  public:
   explicit StaticCnnImpl(const CnnShape& shape);
-  torch::Tensor forward(const torch::Tensor& images);
+  torch::Tensor forward(const torch::Tensor& images) override;
+  std::string model_type() const override { return "loom_tofa_cnn"; }
+  nlohmann::json config_json() const override;
+  int64_t in_channels() const override { return shape_.in_channels; }
+  int64_t image_size() const override { return shape_.image_size; }
+  int64_t num_classes() const override { return shape_.num_classes; }
   const CnnShape& shape() const { return shape_; }
   // Runs only block `i` (latency measurement); -1 = the stem, size() = the head.
   torch::Tensor forward_part(int64_t part, const torch::Tensor& x);
@@ -165,19 +178,25 @@ TORCH_MODULE(StaticCnn);
 // statistics are for another subnet.
 StaticCnn extract_cnn(ElasticCnnImpl& net, const Genome& genome);
 
-// A model directory: config.json {"model_type": "loom_tofa_cnn",
-// "format_version": 1, "shape": ...} and model.safetensors; writes are
-// atomic. Loading checks the type, version and every tensor's shape.
-void save_cnn_dir(const std::string& dir, StaticCnnImpl& model, const nlohmann::json& extra = {});
-StaticCnn load_cnn_dir(const std::string& dir);
+// Adds `loom_tofa_cnn` (StaticCnn) to the model registry, once: call it
+// before loading an exported subnet (`loom tofa` does). Its config checks
+// format_version 1 and the block shapes; its size_of counts the stored values.
+void register_elastic_cnn_family();
 
 // Every parameter and buffer of a module by name, and the reverse: each one
 // must be in the file with its shape (errors name the file and tensor).
 std::vector<std::pair<std::string, torch::Tensor>> module_tensors(torch::nn::Module& module);
 void load_module_tensors(torch::nn::Module& module, const std::string& path);
+// Copies every parameter and buffer of `src` into `dst` (same structure).
+void copy_module_tensors(torch::nn::Module& dst, torch::nn::Module& src);
 
 // Subnet latency as a sum of table entries: the stem, each block, the head,
 // each measured once at batch 1 on random weights of that shape.
 SubnetCost table_cost(ElasticCnnImpl& net, const Genome& genome, class LatencyTable& table);
+// Measures every part configuration of `net`'s space that the table lacks
+// (the stem, the head, each block position × expand ratio × kernel), so that
+// searches afterwards only look entries up: the table is measured once per
+// machine and shared by every scenario. Returns the entries it measured.
+int64_t measure_latency_table(ElasticCnnImpl& net, class LatencyTable& table);
 
 }  // namespace loom

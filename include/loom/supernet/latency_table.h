@@ -39,6 +39,9 @@ class LatencyTable {
   // The entry for `key`, measuring `run` if the table has none.
   double get(const std::string& key, const std::function<void()>& run);
   std::optional<double> find(const std::string& key) const;
+  // Stores an entry derived from measurements rather than measured itself
+  // (TOFA's per-part overhead of a whole model over the sum of its parts).
+  void set(const std::string& key, double ms);
   // Writes the file (atomically) when a path was given.
   void save() const;
 

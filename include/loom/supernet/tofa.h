@@ -96,6 +96,11 @@ struct TofaOptions {
   int64_t num_random = 2;
   double unlabelled_weight = 1.0;  // λ_u; 0 = no unlabelled term (and no unlabelled batch)
   double threshold = 0.95;         // FixMatch's confidence threshold
+  // Pseudo-label teacher: the step's maxnet, or the maxnet of an EMA copy of
+  // the supernet's weights (Mean Teacher / FixMatch's EMA model); the paper
+  // names both and picks neither (docs/tofa.md).
+  std::string teacher = "maxnet";  // maxnet | ema
+  double ema_decay = 0.99;         // per optimizer step; our runs are short (≈100-step horizon)
   int64_t unlabelled_ratio = 2;    // unlabelled images per labelled one in a batch (FixMatch's μ = 7)
   AugmentOptions augment;
   int64_t calibration_images = 512;  // BN recalibration images per evaluated subnet
@@ -129,7 +134,9 @@ ElasticCnn make_tofa_supernet(const TofaOptions& options, int64_t num_classes, i
 
 // Trains every subnet of `net` at once: supervised on `labelled`, plus the
 // consistency term on `unlabelled` when it is defined and λ_u > 0. The
-// labelled images get the weak augmentation.
+// labelled images get the weak augmentation. With teacher = ema, the
+// pseudo-labels come from an EMA copy of the weights, which the loop's
+// checkpoints carry beside the supernet's (so a resumed run is exact).
 LoopResult train_supernet(ElasticCnnImpl& net, const ImageSet& labelled, const torch::Tensor& unlabelled,
                           const TofaOptions& options, const LoopOptions& loop, const std::string& out_dir);
 
@@ -142,7 +149,8 @@ double accuracy(const std::function<torch::Tensor(const torch::Tensor&)>& logits
 // Recalibrates BN for `genome` on calibration images, then scores it.
 double subnet_accuracy(ElasticCnnImpl& net, const Genome& genome, const torch::Tensor& calibration,
                        const ImageSet& data, const TofaOptions& options);
-// The first `options.calibration_images` of `images` (BN recalibration set).
+// `options.calibration_images` of `images`, drawn at random (seeded by
+// options.seed): the BN recalibration set.
 torch::Tensor calibration_images(const torch::Tensor& images, const TofaOptions& options);
 
 // The predictor fitted on `predictor_samples` subnets (the largest, the
@@ -179,6 +187,6 @@ struct TofaRun {
 TofaRun load_tofa_run(const std::string& dir);
 
 // Measured latency of a whole model at batch 1 (median of timed runs).
-double measure_model_latency_ms(StaticCnnImpl& model, int64_t in_channels, int64_t image_size);
+double measure_model_latency_ms(ImageClassifierImpl& model);
 
 }  // namespace loom
