@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "loom/core/error.h"
+#include "loom/nn/fused_ops.h"
 
 namespace loom {
 
@@ -47,7 +48,7 @@ MixtralExpertImpl::MixtralExpertImpl(int64_t hidden_size, int64_t intermediate_s
   w3 = register_module("w3", Linear(hidden_size, intermediate_size));
 }
 
-torch::Tensor MixtralExpertImpl::forward(const torch::Tensor& x) { return w2(torch::silu(w1(x)) * w3(x)); }
+torch::Tensor MixtralExpertImpl::forward(const torch::Tensor& x) { return w2(swiglu_as_configured(w1(x), w3(x))); }
 
 SparseMoeBlockImpl::SparseMoeBlockImpl(int64_t hidden_size, int64_t intermediate_size, const MoeConfig& config,
                                        std::shared_ptr<RoutingContext> context)

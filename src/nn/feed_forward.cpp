@@ -12,7 +12,7 @@ SwiGluImpl::SwiGluImpl(int64_t hidden_size, int64_t intermediate_size) {
 
 torch::Tensor SwiGluImpl::forward(const torch::Tensor& x, ForwardRecord*) {
   auto gate = gate_proj(x), up = up_proj(x);
-  return down_proj(fused_ops().swiglu ? swiglu(gate, up) : torch::silu(gate) * up);
+  return down_proj(swiglu_as_configured(gate, up));
 }
 
 }  // namespace loom

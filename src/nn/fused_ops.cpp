@@ -223,4 +223,8 @@ torch::Tensor cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor
                                     grad && hidden.requires_grad(), grad && weight.requires_grad());
 }
 
+torch::Tensor swiglu_as_configured(const torch::Tensor& gate, const torch::Tensor& up) {
+  return fused_ops().swiglu ? swiglu(gate, up) : torch::silu(gate) * up;
+}
+
 }  // namespace loom

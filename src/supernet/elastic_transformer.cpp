@@ -245,7 +245,7 @@ torch::Tensor ElasticTransformerImpl::hidden_states(const TransformerSpec& s, co
     x = rms_norm(h, lay.post_attention_layernorm->weight.narrow(0, 0, d), eps);
     if (stats) accumulate(stats->hidden_abs, x);
     auto& mlp = swiglu(lay);
-    auto mid = torch::silu(sliced_linear(*mlp.gate_proj, x, f, d)) * sliced_linear(*mlp.up_proj, x, f, d);
+    auto mid = swiglu_as_configured(sliced_linear(*mlp.gate_proj, x, f, d), sliced_linear(*mlp.up_proj, x, f, d));
     if (stats) accumulate(stats->ffn_abs[static_cast<size_t>(l)], mid);
     h = h + sliced_linear(*mlp.down_proj, mid, d, f);
     if (record && record->keep_layer_hidden) record->layer_hidden.push_back(h);
@@ -305,9 +305,10 @@ torch::Tensor ElasticTransformerImpl::forward_cached(const torch::Tensor& input_
     h = h + sliced_linear(*attn.o_proj, a.reshape({n, heads * hd}), d, heads * hd);
     x = rms_norm(h, lay.post_attention_layernorm->weight.narrow(0, 0, d), eps);
     auto& mlp = swiglu(lay);
-    h = h + sliced_linear(*mlp.down_proj,
-                          torch::silu(sliced_linear(*mlp.gate_proj, x, f, d)) * sliced_linear(*mlp.up_proj, x, f, d), d,
-                          f);
+    h = h + sliced_linear(
+                *mlp.down_proj,
+                swiglu_as_configured(sliced_linear(*mlp.gate_proj, x, f, d), sliced_linear(*mlp.up_proj, x, f, d)), d,
+                f);
   }
   return torch::matmul(rms_norm(h, norm_->weight.narrow(0, 0, d), eps), output_weight(s).t());
 }

@@ -35,6 +35,11 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 // silu(gate) * up for equal-shaped float or double tensors.
 torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
 
+// silu(gate) * up, fused or as LibTorch's passes as the switch says. Every
+// SwiGLU layer (dense, elastic, MoE expert) calls this, so a subnet or an
+// expert computes the same bits as the dense layer it was built from.
+torch::Tensor swiglu_as_configured(const torch::Tensor& gate, const torch::Tensor& up);
+
 // x [T, heads, head_dim] rotated by per-token tables cos, sin [T, 1, head_dim]
 // (RotaryEmbedding::tables) in the rotate-half convention:
 // x * cos + cat(-x2, x1) * sin. The tables take no gradient.
