@@ -325,7 +325,7 @@ TEST(Bikes, TestDaysMustFollowTheTrainingDays) {
   EXPECT_NE(error_of([&] { make_bikes(o, Split::Test); }).find("no day 2013-03-01"), std::string::npos);
 }
 
-TEST(Bikes, PlainPhMatchesTheExtensiveForm) {
+TEST(BikesSlow, PlainPhMatchesTheExtensiveForm) {
   auto env = make_bikes(small_bikes(), Split::Test);
   env->reset(2, 0);
   env->step(project(env->constraints(), std::vector<double>(12, 1.0 / 12)));

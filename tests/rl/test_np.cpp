@@ -52,7 +52,7 @@ bool all_feasible(const MethodRun& run) {
   return true;
 }
 
-TEST(Np, EveryExecutedActionOfNpAndTheProgramsIsFeasibleUnderLiquidity) {
+TEST(NpSlow, EveryExecutedActionOfNpAndTheProgramsIsFeasibleUnderLiquidity) {
   auto env = make_portfolio(liquid_portfolio(), Split::Test);
   // A guide that holds no cash: it misses the floor on every step.
   class AllStocks : public Policy {
@@ -121,7 +121,7 @@ TEST(Np, ExtensiveFormStaysFeasibleWhenDemandOutgrowsTheWealth) {
   EXPECT_LT(std::fabs(b.relative_gap), 1e-4);
 }
 
-TEST(Np, EveryNpActionMeetsTheStationBounds) {
+TEST(NpSlow, EveryNpActionMeetsTheStationBounds) {
   BikeOptions o;
   o.bike_data = "";
   o.stations = 10;
@@ -145,7 +145,7 @@ TEST(Np, EveryNpActionMeetsTheStationBounds) {
   EXPECT_EQ(np.metrics.steps, 3);
 }
 
-TEST(Np, TheSameSeedGivesTheSameTrajectory) {
+TEST(NpSlow, TheSameSeedGivesTheSameTrajectory) {
   auto env = make_portfolio(liquid_portfolio(), Split::Test);
   auto olmar = make_olmar_policy(*env, 3, 10);
   MethodContext ctx = small_context(olmar.get());

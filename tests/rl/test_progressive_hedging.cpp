@@ -190,7 +190,7 @@ PortfolioOptions small_portfolio(bool liquidity) {
   return o;
 }
 
-TEST(PortfolioProgram, PlainPhMatchesTheExtensiveFormOnThePortfolio) {
+TEST(PortfolioProgramSlow, PlainPhMatchesTheExtensiveFormOnThePortfolio) {
   for (bool liquidity : {false, true}) {
     auto env = make_portfolio(small_portfolio(liquidity), Split::Test);
     env->reset(3, 0);
