@@ -1,5 +1,7 @@
 #include "loom/core/jsonl.h"
 
+#include <fstream>
+
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
 #include "loom/core/json.h"
@@ -40,6 +42,27 @@ std::string jsonl_string_field(const nlohmann::json& row, const std::string& key
   if (it == row.end()) throw Error(where + ": missing field '" + key + "'");
   if (!it->is_string()) throw Error(where + ": field '" + key + "' is not a string");
   return it->get<std::string>();
+}
+
+void append_jsonl(const std::string& path, const nlohmann::json& row) {
+  std::ofstream out(path, std::ios::app);
+  out << row.dump() << "\n";
+  if (!out) throw Error(path + ": cannot append a line");
+}
+
+void truncate_jsonl_to_step(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      const nlohmann::json row = nlohmann::json::parse(line);
+      if (row.is_object() && row.value("step", int64_t{0}) <= step) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      // a torn last line of the interrupted run
+    }
+  }
+  write_file_atomic(path, kept);
 }
 
 }  // namespace loom

@@ -12,6 +12,7 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
 #include "loom/core/json.h"
+#include "loom/core/jsonl.h"
 #include "loom/mtrl/mtrl.h"
 #include "loom/rl/agent.h"
 #include "loom/rl/replay_buffer.h"
@@ -102,26 +103,6 @@ std::vector<double> to_allocation(const torch::Tensor& row) {
   for (double v : out) s += v;
   for (double& v : out) v /= s;  // float32 softmax sums to 1 only to ~1e-7
   return out;
-}
-
-void append_metrics(const std::string& path, const nlohmann::json& row) {
-  std::ofstream out(path, std::ios::app);
-  out << row.dump() << "\n";
-}
-
-// A resumed log keeps the lines up to the checkpoint's step.
-void truncate_metrics(const std::string& path, int64_t step) {
-  if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    try {
-      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
-    } catch (const nlohmann::json::exception&) {
-      // a torn last line of the interrupted run
-    }
-  }
-  write_file_atomic(path, kept);
 }
 
 nlohmann::json eval_json(const EvalPoint& p) {
@@ -230,7 +211,7 @@ MtrlResult train_mtrl(const MtrlOptions& o, const std::string& run_dir, bool res
       }
       step = cp->step;
       episode = cp->epoch;
-      truncate_metrics(metrics, step);
+      truncate_jsonl_to_step(metrics, step);
       restored = true;
       if (o.progress) std::cerr << "loom mtrl: resumed from step " << step << "\n";
     }
@@ -249,7 +230,7 @@ MtrlResult train_mtrl(const MtrlOptions& o, const std::string& run_dir, bool res
     p.train_mean = train_sum / static_cast<double>(k_tasks);
     p.holdout_mean = set.holdout.empty() ? 0.0 : holdout_sum / static_cast<double>(set.holdout.size());
     result.curve.push_back(p);
-    append_metrics(metrics, eval_json(p));
+    append_jsonl(metrics, eval_json(p));
     if (o.progress)
       std::cerr << "loom mtrl: step " << step << "  tune return " << p.train_mean << " (train tasks), "
                 << p.holdout_mean << " (held out)\n";
@@ -324,7 +305,7 @@ MtrlResult train_mtrl(const MtrlOptions& o, const std::string& run_dir, bool res
         for (int64_t u = 0; u < o.ddpg.updates_per_step; ++u) update(sampler.draw(rng, eligible), eligible);
     }
     if (r.done) {
-      append_metrics(
+      append_jsonl(
           metrics,
           {{"step", step}, {"episode", episode}, {"task", set.train[k].name}, {"episode_return", episode_return}});
       ++episode;

@@ -11,6 +11,7 @@
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
+#include "loom/core/jsonl.h"
 #include "loom/rl/agent.h"
 #include "loom/train/checkpoint.h"
 #include "rl_util.h"
@@ -60,27 +61,6 @@ std::string format_seconds(double s) {
   return buf;
 }
 
-void append_metrics(const std::string& path, const nlohmann::json& row) {
-  std::ofstream out(path, std::ios::app);
-  out << row.dump() << "\n";
-}
-
-// Keeps the metric lines up to `step`: a resumed log reads like an
-// uninterrupted one.
-void truncate_metrics(const std::string& path, int64_t step) {
-  if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    try {
-      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
-    } catch (const nlohmann::json::exception&) {
-      // a torn last line of the interrupted run
-    }
-  }
-  write_file_atomic(path, kept);
-}
-
 uint64_t episode_seed(uint64_t seed, int64_t episode) { return seeded_stream(seed, 1000 + episode)(); }
 
 }  // namespace
@@ -128,7 +108,7 @@ TrainSummary train_agent(Environment& env, Environment* tune, const Params& para
       step = state->step;
       summary.episodes = state->epoch;
       observation = env.observe();
-      truncate_metrics(metrics, step);
+      truncate_jsonl_to_step(metrics, step);
       restored = true;
       if (options.progress) std::cerr << "loom: resumed from step " << step << "\n";
     }
@@ -157,8 +137,8 @@ TrainSummary train_agent(Environment& env, Environment* tune, const Params& para
     episode_violations += r.feasibility.feasible ? 0 : 1;
     ++episode_steps;
     if (r.done) {
-      append_metrics(
-          metrics, {{"step", step},
+      append_jsonl(metrics,
+                   {{"step", step},
                     {"episode", summary.episodes},
                     {"episode_return", episode_return},
                     {"episode_cost", episode_cost},
@@ -175,7 +155,7 @@ TrainSummary train_agent(Environment& env, Environment* tune, const Params& para
     if (step % options.log_every == 0 && loss_count > 0) {
       nlohmann::json row = {{"step", step}, {"updates", loss_count}};
       for (const auto& [k, v] : loss_sums) row[k] = v / static_cast<double>(loss_count);
-      append_metrics(metrics, row);
+      append_jsonl(metrics, row);
       loss_sums.clear();
       loss_count = 0;
     }
@@ -183,7 +163,7 @@ TrainSummary train_agent(Environment& env, Environment* tune, const Params& para
     if (eval_now) {
       const double value = evaluate_return(*tune, *policy, options.seed);
       summary.final_tune_return = value;
-      append_metrics(metrics, {{"step", step}, {"tune_return", value}});
+      append_jsonl(metrics, {{"step", step}, {"tune_return", value}});
       if (value > summary.best_tune_return) {
         summary.best_tune_return = value;
         summary.best_step = step;

@@ -10,6 +10,7 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/dataset.h"
 #include "loom/core/error.h"
+#include "loom/core/jsonl.h"
 #include "loom/train/checkpoint.h"
 #include "loom/train/schedule.h"
 
@@ -85,16 +86,7 @@ LoopResult run_training_loop(const LoopOptions& o, torch::nn::Module& module, co
     if (auto state = load_latest_checkpoint(out_dir, module, optimizer)) {
       step = state->step;
       result.resumed = true;
-      // Drop metric lines written after the checkpoint, as the trainer does.
-      std::string kept, line;
-      std::ifstream in(metrics);
-      while (std::getline(in, line)) {
-        try {
-          if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
-        } catch (const nlohmann::json::exception&) {
-        }
-      }
-      write_file_atomic(metrics, kept);
+      truncate_jsonl_to_step(metrics, step);  // the resumed log reads like an uninterrupted one
     }
   }
   if (files && !result.resumed) write_file_atomic(metrics, "");

@@ -12,6 +12,7 @@
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
 #include "loom/core/json.h"
+#include "loom/core/jsonl.h"
 #include "loom/models/generate.h"
 #include "loom/models/model_dir.h"
 #include "loom/nn/fused_ops.h"
@@ -278,19 +279,7 @@ void Trainer::run(bool resume) {
       step_ = state->step;
       // Drop metric lines written after the checkpoint, so that the resumed
       // log reads exactly like an uninterrupted one.
-      if (comm_->rank() == 0 && fs::exists(out_dir_ + "/metrics.jsonl")) {
-        std::ifstream in(out_dir_ + "/metrics.jsonl");
-        std::string line, kept;
-        while (std::getline(in, line)) {
-          try {
-            const nlohmann::json record = parse_json(line, out_dir_ + "/metrics.jsonl");
-            if (record.is_object() && record.value("step", int64_t{0}) <= step_) kept += line + "\n";
-          } catch (const std::exception&) {
-            // a torn last line from the interrupted run (or a line that is not ours)
-          }
-        }
-        write_file_atomic(out_dir_ + "/metrics.jsonl", kept);
-      }
+      if (comm_->rank() == 0) truncate_jsonl_to_step(out_dir_ + "/metrics.jsonl", step_);
       if (comm_->rank() == 0) std::cerr << "loom: resumed from step " << step_ << "\n";
     }
   } else if (comm_->rank() == 0) {

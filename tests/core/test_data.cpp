@@ -35,6 +35,19 @@ Tokenizer byte_tokenizer() {
 
 }  // namespace
 
+TEST(Jsonl, TruncatingAMetricsLogKeepsTheStepsUpToTheCheckpoint) {
+  const std::string dir = temp_dir("jsonl_truncate"), log = dir + "/metrics.jsonl";
+  append_jsonl(log, {{"step", 1}, {"loss", 2.5}});
+  append_jsonl(log, {{"step", 3}, {"loss", 2.0}});
+  append_jsonl(log, {{"step", 5}, {"loss", 1.5}});
+  append_jsonl(log, {{"tune_return", 0.1}});                          // no step: counts as step 0
+  std::ofstream(log, std::ios::app) << "[1, 2]\n{\"step\": 4, \"lo";  // not an object; a torn last line
+  truncate_jsonl_to_step(log, 3);
+  EXPECT_EQ(read_file_text(log), "{\"loss\":2.5,\"step\":1}\n{\"loss\":2.0,\"step\":3}\n{\"tune_return\":0.1}\n");
+  truncate_jsonl_to_step(dir + "/missing.jsonl", 3);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/missing.jsonl"));
+}
+
 TEST(Jsonl, MalformedLineNamesFileAndLine) {
   std::string dir = temp_dir("jsonl");
   write_file_atomic(dir + "/d.jsonl", "{\"text\": \"ok\"}\n\n{\"text\": broken}\n");
