@@ -378,18 +378,7 @@ AllocationActor load_allocation_actor(const std::string& dir, int64_t features, 
   }
   AllocationActor actor(features, global, net, slots);
   const std::string weights = dir + "/actor.safetensors";
-  auto tensors = load_tensors(weights);
-  torch::NoGradGuard no_grad;
-  for (auto& p : actor->named_parameters()) {
-    auto it = tensors.find(p.key());
-    if (it == tensors.end()) throw Error(weights + ": missing tensor '" + p.key() + "'");
-    if (it->second.sizes() != p.value().sizes())
-      throw Error(weights + ": tensor '" + p.key() + "' has the wrong shape");
-    p.value().copy_(it->second);
-  }
-  if (tensors.size() != actor->named_parameters().size())
-    throw Error(weights + ": " + std::to_string(tensors.size()) + " tensors, the network has " +
-                std::to_string(actor->named_parameters().size()));
+  copy_tensors_strict(actor->named_parameters(), load_tensors(weights), weights);
   return actor;
 }
 

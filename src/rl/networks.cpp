@@ -212,16 +212,7 @@ std::unique_ptr<Policy> load_policy(const std::string& dir, const ObservationSpe
   }
   Actor actor(observation, action, options);
   const std::string weights = dir + "/actor.safetensors";
-  auto tensors = load_tensors(weights);
-  torch::NoGradGuard no_grad;
-  for (auto& p : actor->named_parameters()) {
-    auto it = tensors.find(p.key());
-    if (it == tensors.end()) throw Error(weights + ": missing tensor '" + p.key() + "'");
-    if (it->second.sizes() != p.value().sizes())
-      throw Error(weights + ": tensor '" + p.key() + "' has shape " + c10::str(it->second.sizes()) +
-                  ", the policy expects " + c10::str(p.value().sizes()));
-    p.value().copy_(it->second);
-  }
+  copy_tensors_strict(actor->named_parameters(), load_tensors(weights), weights);
   actor->eval();
   return make_actor_policy(actor);
 }

@@ -65,4 +65,20 @@ std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
   return out;
 }
 
+void copy_tensors_strict(const torch::OrderedDict<std::string, torch::Tensor>& parameters,
+                         const std::map<std::string, torch::Tensor>& tensors, const std::string& origin) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : parameters) {
+    auto it = tensors.find(p.key());
+    if (it == tensors.end()) throw Error(origin + ": missing tensor '" + p.key() + "'");
+    if (it->second.sizes() != p.value().sizes())
+      throw Error(origin + ": tensor '" + p.key() + "' has shape " + c10::str(it->second.sizes()) + ", expected " +
+                  c10::str(p.value().sizes()));
+    torch::Tensor destination = p.value();
+    destination.copy_(it->second);
+  }
+  for (const auto& [name, t] : tensors)
+    if (!parameters.contains(name)) throw Error(origin + ": unexpected tensor '" + name + "'");
+}
+
 }  // namespace loom

@@ -58,22 +58,7 @@ std::optional<CheckpointState> load_latest_checkpoint(const std::string& run_dir
     throw Error(state_path + ": step " + std::to_string(state.step) + " does not match its directory " +
                 fs::path(dir).filename().string());
   const std::string weights = dir + "/parameters.safetensors";
-  auto tensors = load_tensors(weights);
-  {
-    torch::NoGradGuard no_grad;
-    std::set<std::string> seen;
-    for (auto& p : module.named_parameters()) {
-      auto it = tensors.find(p.key());
-      if (it == tensors.end()) throw Error(weights + ": missing tensor '" + p.key() + "'");
-      if (it->second.sizes() != p.value().sizes())
-        throw Error(weights + ": tensor '" + p.key() + "' has shape " + c10::str(it->second.sizes()) +
-                    ", the model has " + c10::str(p.value().sizes()));
-      p.value().copy_(it->second);
-      seen.insert(p.key());
-    }
-    for (const auto& [n, t] : tensors)
-      if (!seen.count(n)) throw Error(weights + ": unexpected tensor '" + n + "'");
-  }
+  copy_tensors_strict(module.named_parameters(), load_tensors(weights), weights);
   try {
     torch::load(optimizer, dir + "/optimizer.pt");
   } catch (const c10::Error& e) {

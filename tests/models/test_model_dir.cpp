@@ -8,6 +8,7 @@
 #include "loom/core/error.h"
 #include "loom/core/safetensors.h"
 #include "loom/models/model_dir.h"
+#include "loom/tensor/tensor_io.h"
 #include "temp_dir.h"
 #include "test_util.h"
 
@@ -26,6 +27,21 @@ Tokenizer tiny_tokenizer() {
 }
 
 }  // namespace
+
+TEST(TensorIo, StrictCopyFillsEveryParameterAndRefusesMissingMisshapenOrExtraTensors) {
+  torch::nn::Linear layer(3, 2);
+  const auto weight = torch::arange(6, torch::kFloat32).view({2, 3}), bias = torch::tensor({7.f, 8.f});
+  copy_tensors_strict(layer->named_parameters(), {{"weight", weight}, {"bias", bias}}, "w.safetensors");
+  EXPECT_TRUE(torch::equal(layer->weight, weight));
+  EXPECT_TRUE(torch::equal(layer->bias, bias));
+  auto message = [&](const std::map<std::string, torch::Tensor>& tensors) {
+    return error_of([&] { copy_tensors_strict(layer->named_parameters(), tensors, "w.safetensors"); });
+  };
+  EXPECT_EQ(message({{"weight", weight}}), "w.safetensors: missing tensor 'bias'");
+  EXPECT_EQ(message({{"weight", weight.t()}, {"bias", bias}}),
+            "w.safetensors: tensor 'weight' has shape [3, 2], expected [2, 3]");
+  EXPECT_EQ(message({{"weight", weight}, {"bias", bias}, {"extra", bias}}), "w.safetensors: unexpected tensor 'extra'");
+}
 
 TEST(ModelDir, RoundTripWithHuggingFaceLayout) {
   std::string dir = fresh_dir("roundtrip");

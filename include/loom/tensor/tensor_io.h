@@ -4,6 +4,7 @@
 //   loom::save_tensors("w.safetensors", {{"weight", w}}, {{"format", "pt"}});
 //   auto tensors = loom::load_tensors("w.safetensors");   // name -> tensor
 #pragma once
+#include <torch/ordered_dict.h>
 #include <torch/types.h>
 
 #include <map>
@@ -19,5 +20,11 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 void save_tensors(const std::string& path, const NamedTensors& tensors,
                   const std::map<std::string, std::string>& metadata = {});
 std::map<std::string, torch::Tensor> load_tensors(const std::string& path);
+
+// Copies `tensors` (read from `origin`) into `parameters` (a module's
+// named_parameters()): each must be there with its shape, and none may be
+// left over. Errors name the file and the tensor.
+void copy_tensors_strict(const torch::OrderedDict<std::string, torch::Tensor>& parameters,
+                         const std::map<std::string, torch::Tensor>& tensors, const std::string& origin);
 
 }  // namespace loom
