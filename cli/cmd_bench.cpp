@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -232,10 +233,30 @@ struct PackingBenchOptions {
   std::string run_one, corpus = "data/corpus/train.jsonl", out;
   std::vector<std::string> models = {"128", "256"};  // widths, see bench_model()
   int64_t repeats = 3;
+  bool resume = false;
 };
 
 void run_all(const PackingBenchOptions& o) {
   const std::vector<std::string> dists = {"flan", "orca", "corpus"};
+  std::vector<nlohmann::json> rows;
+  const std::string results = o.out.empty() ? "" : o.out + "/packing-results.jsonl";
+  // A cut run keeps every finished run: rows are rewritten after each one,
+  // and --resume reruns only the combinations that are missing.
+  if (o.resume && !results.empty() && fs::exists(results))
+    for_each_jsonl(results, [&](const nlohmann::json& row, size_t line) {
+      const std::string where = results + ":" + std::to_string(line);
+      for (const char* key : {"repeat", "hidden"})
+        if (!row.contains(key) || !row[key].is_number_integer())
+          throw Error(where + ": `" + key + "` is not an integer");
+      for (const char* key : {"dist", "packing"})
+        if (!row.contains(key) || !row[key].is_string()) throw Error(where + ": `" + key + "` is not a string");
+      for (const char* key : {"real_tokens_per_s", "peak_rss_mb", "padding_fraction"})
+        if (!row.contains(key) || !row[key].is_number()) throw Error(where + ": `" + key + "` is not a number");
+      if (row.value("quick", !o.quick) != o.quick)
+        throw Error(where + ": a run of the other configuration (quick " + (o.quick ? "false" : "true") +
+                    "): resume needs the same --quick");
+      rows.push_back(row);
+    });
   const std::vector<std::string> modes = {"none", "padding_free", "bin", "naive"};
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string quick = o.quick ? "true" : "false";
@@ -248,7 +269,19 @@ void run_all(const PackingBenchOptions& o) {
   // The baseline trains on exactly the micro-batches of loom's `none` run.
   if (have_baseline)
     for (const auto& d : dists) write_baseline_batches(d, o.quick, o.corpus, scratch + "/" + d + ".json");
-  std::vector<nlohmann::json> rows;
+  auto have = [&](int64_t repeat, int64_t hidden, const std::string& d, const std::string& mode) {
+    return std::any_of(rows.begin(), rows.end(), [&](const nlohmann::json& r) {
+      return r["repeat"] == repeat && r["hidden"] == hidden && r["dist"] == d && r["packing"] == mode;
+    });
+  };
+  auto keep = [&](nlohmann::json row, int64_t repeat) {
+    row["repeat"] = repeat;
+    row["quick"] = o.quick;
+    rows.push_back(std::move(row));
+    if (results.empty()) return;
+    make_dirs(o.out);
+    write_jsonl_atomic(results, rows);
+  };
   // Repeats are the outer loop, so that a slow spell of a shared machine
   // spreads over every collator instead of landing on one.
   for (int64_t repeat = 0; repeat < o.repeats; ++repeat)
@@ -262,24 +295,23 @@ void run_all(const PackingBenchOptions& o) {
           // micro-batch costs more than every other run together, so it is
           // neither repeated nor run at d = 256 (its row has no spread).
           if (mode == "naive" && (hidden != 128 || repeat > 0)) continue;
+          if (have(repeat, hidden, d, mode)) continue;
           std::cerr << "bench packing: repeat " << repeat + 1 << "/" << o.repeats << ", d=" << hidden << ", " << d
                     << " / " << mode << "\n";
           auto row = nlohmann::json::parse(
               run_capture({self, "bench", "packing", "--run-one", d + ":" + mode + ":" + std::to_string(hidden),
                            "--corpus", o.corpus, "--quick", quick},
                           kOneThreadEnv));
-          row["repeat"] = repeat;
-          rows.push_back(std::move(row));
+          keep(std::move(row), repeat);
         }
-        if (!have_baseline) continue;
+        if (!have_baseline || have(repeat, hidden, d, "pytorch_padded")) continue;
         auto py = nlohmann::json::parse(run_capture(
             {"/usr/bin/python3", baseline, "--batches", scratch + "/" + d + ".json", "--hidden", std::to_string(hidden),
              "--intermediate", std::to_string(m.intermediate), "--layers", std::to_string(m.layers)},
             kOneThreadEnv));
         py["dist"] = d;
         py["hidden"] = hidden;
-        py["repeat"] = repeat;
-        rows.push_back(std::move(py));
+        keep(std::move(py), repeat);
       }
   fs::remove_all(scratch);
   auto runs = [&](int64_t hidden, const std::string& d, const std::string& mode) {
@@ -305,13 +337,18 @@ void run_all(const PackingBenchOptions& o) {
         std::vector<double> tps, speedup, percent, rss, rss_ratio;
         for (const auto* run : these) {
           const auto& r = *run;
-          const auto& base = *none[static_cast<size_t>(r["repeat"].get<int64_t>())];  // `none` of the same repeat
+          // `none` of the same repeat (rows of a resumed run are not in repeat order).
+          const auto same_repeat = std::find_if(none.begin(), none.end(),
+                                                [&](const nlohmann::json* n) { return (*n)["repeat"] == r["repeat"]; });
+          if (same_repeat == none.end()) continue;  // its repeat's `none` run is missing: no ratio
+          const auto& base = **same_repeat;
           tps.push_back(r["real_tokens_per_s"].get<double>());
           speedup.push_back(tps.back() / base["real_tokens_per_s"].get<double>());
           percent.push_back(100 * speedup.back() / ideal);
           rss.push_back(r["peak_rss_mb"].get<double>());
           rss_ratio.push_back(rss.back() / base["peak_rss_mb"].get<double>());
         }
+        if (tps.empty()) continue;
         const auto& first = *these[0];
         const std::string loss = first.contains("val_curve")
                                      ? std::to_string(first["val_curve"].back()["val_loss"].get<double>())
@@ -331,8 +368,6 @@ void run_all(const PackingBenchOptions& o) {
       }
     }
   if (!o.out.empty()) {
-    make_dirs(o.out);
-    write_jsonl_atomic(o.out + "/packing-results.jsonl", rows);
     // Validation curves are seeded and repeat for repeat: the first repeat's.
     std::string csv = "hidden,dist,packing,step,val_loss\n";
     for (const auto& r : rows)
@@ -360,6 +395,7 @@ const ParamSchema<PackingBenchOptions>& packing_bench_schema() {
         .add("out", &O::out, "write packing-results.jsonl and packing-val-loss.csv here")
         .add("models", &O::models, "model widths to run: 128 (2 layers) and/or 256 (the 5M quickstart model, 4 layers)")
         .add("repeats", &O::repeats, "runs of every combination; tables show the median and [min-max]", {1, 100})
+        .add("resume", &O::resume, "keep the runs already in OUT/packing-results.jsonl and run only the missing ones")
         .add("run_one", &O::run_one, "internal: DIST:MODE:WIDTH in this process");
     return s;
   }();

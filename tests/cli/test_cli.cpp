@@ -187,3 +187,35 @@ TEST(CliSlow, GenerateAndEvalUseTheTrainedModel) {
   EXPECT_GT(j["loss"].get<double>(), 0.0);
   EXPECT_NEAR(j["perplexity"].get<double>(), std::exp(j["loss"].get<double>()), 1e-6 * j["perplexity"].get<double>());
 }
+
+// `loom bench packing --resume` keeps the runs a cut benchmark wrote; rows of
+// another configuration or with missing fields are refused naming the line,
+// before any run starts.
+TEST(CliSlow, BenchPackingResumeRefusesRowsItCannotUse) {
+  const std::string out = work_dir() + "/packing";
+  fs::create_directories(out);
+  const nlohmann::json row = {{"repeat", 0},
+                              {"hidden", 128},
+                              {"dist", "flan"},
+                              {"packing", "none"},
+                              {"real_tokens_per_s", 1e3},
+                              {"peak_rss_mb", 500.0},
+                              {"padding_fraction", 0.5},
+                              {"quick", false}};
+  loom::write_file_atomic(out + "/packing-results.jsonl", row.dump() + "\n");
+  const std::string args =
+      "bench packing --quick true --resume true --models 128 --out " + out + " --corpus " + work_dir() + "/train.jsonl";
+  CliRun r = loom_cmd(args);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("packing-results.jsonl:1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("same --quick"), std::string::npos) << r.output;
+
+  nlohmann::json usable = row;
+  usable["quick"] = true;
+  nlohmann::json broken = usable;
+  broken.erase("hidden");
+  loom::write_file_atomic(out + "/packing-results.jsonl", usable.dump() + "\n" + broken.dump() + "\n");
+  r = loom_cmd(args);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("packing-results.jsonl:2: `hidden` is not an integer"), std::string::npos) << r.output;
+}
