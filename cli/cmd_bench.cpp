@@ -248,8 +248,7 @@ void run_all(const PackingBenchOptions& o) {
       for (const char* key : {"repeat", "hidden"})
         if (!row.contains(key) || !row[key].is_number_integer())
           throw Error(where + ": `" + key + "` is not an integer");
-      for (const char* key : {"dist", "packing"})
-        if (!row.contains(key) || !row[key].is_string()) throw Error(where + ": `" + key + "` is not a string");
+      for (const char* key : {"dist", "packing"}) jsonl_string_field(row, key, results, line);
       for (const char* key : {"real_tokens_per_s", "peak_rss_mb", "padding_fraction"})
         if (!row.contains(key) || !row[key].is_number()) throw Error(where + ": `" + key + "` is not a number");
       if (row.value("quick", !o.quick) != o.quick)
@@ -269,6 +268,7 @@ void run_all(const PackingBenchOptions& o) {
   // The baseline trains on exactly the micro-batches of loom's `none` run.
   if (have_baseline)
     for (const auto& d : dists) write_baseline_batches(d, o.quick, o.corpus, scratch + "/" + d + ".json");
+  if (!results.empty()) make_dirs(o.out);
   auto have = [&](int64_t repeat, int64_t hidden, const std::string& d, const std::string& mode) {
     return std::any_of(rows.begin(), rows.end(), [&](const nlohmann::json& r) {
       return r["repeat"] == repeat && r["hidden"] == hidden && r["dist"] == d && r["packing"] == mode;
@@ -278,9 +278,7 @@ void run_all(const PackingBenchOptions& o) {
     row["repeat"] = repeat;
     row["quick"] = o.quick;
     rows.push_back(std::move(row));
-    if (results.empty()) return;
-    make_dirs(o.out);
-    write_jsonl_atomic(results, rows);
+    if (!results.empty()) write_jsonl_atomic(results, rows);
   };
   // Repeats are the outer loop, so that a slow spell of a shared machine
   // spreads over every collator instead of landing on one.

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
 #include "loom/mtrl/mtrl.h"
 #include "loom/tensor/tensor_io.h"
@@ -171,25 +172,20 @@ MtrlOptions tiny_run(const std::string& out) {
   return o;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 TEST(MtrlTraining, SameSeedSameTrajectoryAndResumeContinuesIt) {
   const std::string root = loom::testing::fresh_temp_dir("mtrl_resume");
   MtrlOptions o = tiny_run(root + "/a");
   const MtrlResult a = train_mtrl(o, o.out, false);
   const MtrlResult b = train_mtrl(o, root + "/b", false);
-  const std::string log_a = read_text(root + "/a/metrics.jsonl");
+  const std::string log_a = loom::read_file_text(root + "/a/metrics.jsonl");
   ASSERT_NE(log_a.find("episode_return"), std::string::npos);
-  EXPECT_EQ(log_a, read_text(root + "/b/metrics.jsonl"));
+  EXPECT_EQ(log_a, loom::read_file_text(root + "/b/metrics.jsonl"));
   // Interrupted after 30 steps (checkpoint at 24), then resumed.
   MtrlOptions cut = o;
   cut.stop_after = 30;
   train_mtrl(cut, root + "/c", false);
   const MtrlResult c = train_mtrl(o, root + "/c", true);
-  EXPECT_EQ(log_a, read_text(root + "/c/metrics.jsonl"));
+  EXPECT_EQ(log_a, loom::read_file_text(root + "/c/metrics.jsonl"));
   ASSERT_EQ(a.curve.size(), c.curve.size());
   EXPECT_EQ(a.curve.back().returns, c.curve.back().returns);
   EXPECT_EQ(a.task_draws, c.task_draws);
@@ -200,7 +196,8 @@ TEST(MtrlTraining, SameSeedSameTrajectoryAndResumeContinuesIt) {
   MtrlOptions other = cut;
   other.seed = 10;
   train_mtrl(other, root + "/d", false);
-  EXPECT_NE(read_text(root + "/c/metrics.jsonl").substr(0, 200), read_text(root + "/d/metrics.jsonl").substr(0, 200));
+  EXPECT_NE(loom::read_file_text(root + "/c/metrics.jsonl").substr(0, 200),
+            loom::read_file_text(root + "/d/metrics.jsonl").substr(0, 200));
   // The saved policy runs zero-shot on a subset of another size.
   o.tasks.holdout = {"A0+A1+A2"};
   o.policy = root + "/a/policy";

@@ -5,8 +5,6 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "loom/core/atomic_file.h"
 #include "loom/core/error.h"
@@ -60,13 +58,6 @@ PortfolioOptions tiny_portfolio() {
   return o;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::map<std::string, torch::Tensor> actor_of(const std::string& dir) {
   return load_tensors(dir + "/actor.safetensors");
 }
@@ -118,10 +109,12 @@ TEST_P(AgentsTest, SameSeedSameTrajectoryAndResumeContinuesIt) {
   run(dir.path() + "/b", 0);
   run(dir.path() + "/c", 30);  // interrupted at step 30 (a checkpoint), resumed
   EXPECT_TRUE(same_tensors(actor_of(dir.path() + "/a/policy"), actor_of(dir.path() + "/b/policy")));
-  EXPECT_EQ(read_text(dir.path() + "/a/metrics.jsonl"), read_text(dir.path() + "/b/metrics.jsonl"));
+  EXPECT_EQ(loom::read_file_text(dir.path() + "/a/metrics.jsonl"),
+            loom::read_file_text(dir.path() + "/b/metrics.jsonl"));
   EXPECT_TRUE(same_tensors(actor_of(dir.path() + "/a/policy"), actor_of(dir.path() + "/c/policy")))
       << algorithm << ": resumed run differs";
-  EXPECT_EQ(read_text(dir.path() + "/a/metrics.jsonl"), read_text(dir.path() + "/c/metrics.jsonl"));
+  EXPECT_EQ(loom::read_file_text(dir.path() + "/a/metrics.jsonl"),
+            loom::read_file_text(dir.path() + "/c/metrics.jsonl"));
   // And training moved the weights at all.
   auto env = make_portfolio(tiny_portfolio(), Split::Train);
   Params q = p;
