@@ -34,7 +34,65 @@ struct LocalBundle {
   std::vector<int64_t> guided;
   std::vector<double> guided_policy, guided_centre, guided_lambda;
   double guided_residual = 0;  // Σ (w - w̄)² after the last blend
+  // Linearized proximal terms (PhOptions::proximal): per proximal column, the
+  // column standing for its square, its bounds and its sorted cut points.
+  std::vector<int64_t> proximal_col, square_col;
+  std::vector<double> proximal_lower, proximal_upper;
+  std::vector<std::vector<double>> cut_points;
 };
+
+// q >= 2a x - a²: x²'s tangent at a, as a row of `model` or of a live solver.
+std::vector<std::pair<int64_t, double>> tangent_row(int64_t x, int64_t q, double a) {
+  return {{q, 1.0}, {x, -2.0 * a}};
+}
+
+// Gives every proximal column (the consensus columns, then the guided ones)
+// a square column above tangent cuts at its two bounds.
+void add_square_columns(LocalBundle& b) {
+  LpModel& m = b.bundle.model;
+  std::vector<int64_t> columns;
+  for (int64_t j = 0; j < b.bundle.consensus_size; ++j) columns.push_back(j);
+  for (int64_t col : b.guided)
+    if (std::find(columns.begin(), columns.end(), col) == columns.end()) columns.push_back(col);
+  for (int64_t col : columns) {
+    const auto k = static_cast<size_t>(col);
+    const double lo = m.col_lower.empty() ? 0.0 : m.col_lower[k], hi = m.col_upper.empty() ? kLpInfinity : m.col_upper[k];
+    if (!std::isfinite(lo) || !std::isfinite(hi))
+      throw Error("progressive hedging: proximal: linearized needs bounded consensus columns, and column " +
+                  std::to_string(col) + " of the subproblem is bounded by [" + std::to_string(lo) + ", " +
+                  std::to_string(hi) + "] (CVaR's y is free): use proximal: quadratic");
+    const int64_t q = add_col(m, 0.0, kLpInfinity, 0.0);
+    b.proximal_col.push_back(col);
+    b.square_col.push_back(q);
+    b.proximal_lower.push_back(lo);
+    b.proximal_upper.push_back(hi);
+    b.cut_points.push_back(lo == hi ? std::vector<double>{lo} : std::vector<double>{lo, hi});
+    for (double a : b.cut_points.back()) m.add_row(tangent_row(col, q, a), -a * a, kLpInfinity);
+  }
+}
+
+// Adds a cut at every proximal column whose value lies farther than
+// `tolerance` from its nearest cut point (where the outer model of x² is off
+// by more than tolerance²). Returns the number added.
+int64_t add_violated_cuts(LocalBundle& b, const std::vector<double>& weight, double tolerance) {
+  int64_t added = 0;
+  for (size_t p = 0; p < b.proximal_col.size(); ++p) {
+    const auto col = static_cast<size_t>(b.proximal_col[p]);
+    if (weight[col] == 0) continue;
+    const double x = std::clamp(b.solution[col], b.proximal_lower[p], b.proximal_upper[p]);
+    auto& points = b.cut_points[p];
+    const auto above = std::lower_bound(points.begin(), points.end(), x);
+    double nearest = kLpInfinity;
+    if (above != points.end()) nearest = *above - x;
+    if (above != points.begin()) nearest = std::min(nearest, x - *(above - 1));
+    if (nearest <= tolerance) continue;
+    points.insert(above, x);
+    b.solver->add_row(tangent_row(b.proximal_col[p], b.square_col[p], x), -x * x, kLpInfinity);
+    ++added;
+  }
+  return added;
+}
+
 
 // What every rank learns about every bundle after each solve.
 struct Gathered {
@@ -93,13 +151,25 @@ Gathered gather(const std::vector<LocalBundle>& local, int64_t bundles, int64_t 
   return g;
 }
 
-void solve_bundle(LocalBundle& b, const std::string& where) {
-  LpResult r = b.solver->solve();
-  if (!r.optimal())
-    throw Error(where + ": Clp returned '" + lp_status_name(r.status) + "' for a scenario subproblem (scenarios " +
-                std::to_string(b.bundle.scenarios.front()) + ".." + std::to_string(b.bundle.scenarios.back()) +
-                "): the state's constraints cannot be met in that scenario");
-  b.solution = std::move(r.primal);
+// Solves a bundle; with linearized proximal terms (a non-empty `weight`,
+// the proximal weights per column), cuts where the outer model is too coarse
+// at the solution and re-solves from the last basis, up to `rounds` solves.
+// Counts solves and cuts into `result`.
+void solve_bundle(LocalBundle& b, const std::string& where, const std::vector<double>& weight, double tolerance,
+                  int64_t rounds, PhResult& result) {
+  for (int64_t round = 1;; ++round) {
+    LpResult r = b.solver->solve();
+    ++result.solves;
+    if (!r.optimal())
+      throw Error(where + ": Clp returned '" + lp_status_name(r.status) + "' for a scenario subproblem (scenarios " +
+                  std::to_string(b.bundle.scenarios.front()) + ".." + std::to_string(b.bundle.scenarios.back()) +
+                  "): the state's constraints cannot be met in that scenario");
+    b.solution = std::move(r.primal);
+    if (weight.empty() || round >= rounds) break;
+    const int64_t added = add_violated_cuts(b, weight, tolerance);
+    result.proximal_cuts += added;
+    if (added == 0) break;
+  }
   double f = b.bundle.loss_constant;
   for (size_t j = 0; j < b.solution.size(); ++j) f += b.base_objective[j] * b.solution[j];
   b.objective = f;
@@ -210,11 +280,7 @@ PhResult progressive_hedging(const StochasticProgram& program, const std::vector
   for (int64_t b = first; b < last; ++b) {
     std::vector<int64_t> members;
     for (int64_t s = b * per_bundle; s < std::min(scenarios, (b + 1) * per_bundle); ++s) members.push_back(s);
-    LocalBundle& lb = local[static_cast<size_t>(b - first)];
-    lb.bundle = build_bundle(program, members, options.cvar_alpha);
-    lb.base_objective = lb.bundle.model.objective;
-    lb.base_objective.resize(static_cast<size_t>(lb.bundle.model.cols), 0.0);
-    lb.solver = std::make_unique<LpSolver>(lb.bundle.model);
+    local[static_cast<size_t>(b - first)].bundle = build_bundle(program, members, options.cvar_alpha);
   }
   // The policy's actions along each scenario (one batch per stage).
   if (guide) {
@@ -248,6 +314,15 @@ PhResult progressive_hedging(const StochasticProgram& program, const std::vector
       lb.guided_lambda.assign(lb.guided.size(), 0.0);
     }
   }
+  // The solvers, once the guided columns are known (linearized proximal
+  // terms add a square column for each).
+  const bool linearized = options.proximal == ProximalTerm::Linearized;
+  for (auto& lb : local) {
+    if (linearized) add_square_columns(lb);
+    lb.base_objective = lb.bundle.model.objective;
+    lb.base_objective.resize(static_cast<size_t>(lb.bundle.model.cols), 0.0);
+    lb.solver = std::make_unique<LpSolver>(lb.bundle.model);
+  }
 
   PhResult result;
   std::vector<double> z(static_cast<size_t>(consensus_size), 0.0), z_previous;
@@ -270,11 +345,16 @@ PhResult progressive_hedging(const StochasticProgram& program, const std::vector
   for (int64_t iteration = 0;; ++iteration) {
     // 1. Solve. The first solve has no multiplier or proximal terms (as in
     // the reference code); x^π enters through the blend below.
+    // ν/2 (x - x̄)² = ν/2 x² - ν x̄ x + const: the linear part joins the
+    // objective, x² goes to Q (quadratic) or to its square column's cost.
+    std::vector<std::vector<double>> proximal_weight(local.size());
     if (iteration > 0) {
       for (auto& lb : local) {
-        const auto& lam = lambda[static_cast<size_t>(&lb - local.data() + first)];
+        const size_t i = static_cast<size_t>(&lb - local.data());
+        const auto& lam = lambda[i + static_cast<size_t>(first)];
         std::vector<double> c = lb.base_objective;
-        std::vector<double> q(c.size(), 0.0);
+        std::vector<double>& q = proximal_weight[i];
+        q.assign(c.size(), 0.0);
         for (int64_t j = 0; j < consensus_size; ++j) {
           const double nj = nu * scale[static_cast<size_t>(j)];
           c[static_cast<size_t>(j)] += lam[static_cast<size_t>(j)] - nj * z[static_cast<size_t>(j)];
@@ -285,14 +365,21 @@ PhResult progressive_hedging(const StochasticProgram& program, const std::vector
           c[col] += lb.guided_lambda[k] - nu * lb.guided_centre[k];
           q[col] += nu;
         }
-        lb.solver->set_objective(c);
-        lb.solver->set_quadratic_diagonal(q);
+        if (linearized) {
+          for (size_t p = 0; p < lb.proximal_col.size(); ++p)
+            c[static_cast<size_t>(lb.square_col[p])] = 0.5 * q[static_cast<size_t>(lb.proximal_col[p])];
+          lb.solver->set_objective(c);
+        } else {
+          lb.solver->set_objective(c);
+          lb.solver->set_quadratic_diagonal(q);
+        }
       }
     }
     const double kappa = kappa_at(options, iteration);
     for (auto& lb : local) {
-      solve_bundle(lb, "progressive hedging");
-      ++result.solves;
+      static const std::vector<double> no_weight;
+      const auto& weight = linearized ? proximal_weight[static_cast<size_t>(&lb - local.data())] : no_weight;
+      solve_bundle(lb, "progressive hedging", weight, options.proximal_tolerance, options.proximal_rounds, result);
       // 2 (scenario-private part). Blend the guided stage columns.
       // The residual is measured against the centre this solve was pulled to.
       lb.guided_residual = 0;

@@ -45,7 +45,15 @@ const ParamSchema<PhOptions>& ph_options_schema() {
         .add("scenarios_per_bundle", &PhOptions::scenarios_per_bundle,
              "scenarios per subproblem, sharing one root (1: the paper's per-scenario PH)", {1, 1e6})
         .add("guide_leaves", &PhOptions::guide_leaves,
-             "also blend the policy's actions along each scenario beyond the root");
+             "also blend the policy's actions along each scenario beyond the root")
+        .add_enum<ProximalTerm>("proximal", &PhOptions::proximal,
+                                {{ProximalTerm::Quadratic, "quadratic"}, {ProximalTerm::Linearized, "linearized"}},
+                                "the proximal term: quadratic (a QP on Clp's barrier) or linearized (tangent cuts: "
+                                "LPs re-solved from the last basis)")
+        .add("proximal_tolerance", &PhOptions::proximal_tolerance,
+             "linearized: a cut is added where x is farther than this from its nearest cut point", {1e-12, 1})
+        .add("proximal_rounds", &PhOptions::proximal_rounds, "linearized: cut-and-resolve rounds at most per solve",
+             {1, 1e6});
     return s;
   }();
   return schema;

@@ -54,6 +54,8 @@ enum class KappaSchedule {
   One,            // κ = 1: the policy's action, unchanged
 };
 
+enum class ProximalTerm { Quadratic, Linearized };
+
 struct PhOptions {
   KappaSchedule kappa = KappaSchedule::InverseSquare;
   int64_t kappa_zero_after = 20;
@@ -71,6 +73,18 @@ struct PhOptions {
   // per-solve overhead (mpi-sppy calls these bundles).
   int64_t scenarios_per_bundle = 1;
   bool guide_leaves = true;  // blend the policy's actions along each scenario too, not only at the root
+  // How the proximal term ν/2 |x - x̄|² reaches Clp. Quadratic: a QP on Clp's
+  // barrier, exact but not hot-started. Linearized (mpi-sppy's
+  // linearize_proximal_terms): x_j² becomes a column q_j above tangent cuts
+  // at chosen points, so every subproblem is an LP that the simplex re-solves
+  // from the previous basis; after each solve a cut is added at any x_j
+  // farther than proximal_tolerance from its nearest cut and the LP re-solved.
+  // A tangent touches x² with slope 2a, so a consensus on a cut point is a
+  // fixed point of the exact method too. Needs bounded consensus columns
+  // (CVaR's y is free: use quadratic there).
+  ProximalTerm proximal = ProximalTerm::Quadratic;
+  double proximal_tolerance = 1e-6;  // linearized: distance from x_j to its nearest cut point
+  int64_t proximal_rounds = 20;      // linearized: cut-and-resolve rounds at most per solve
 };
 const ParamSchema<PhOptions>& ph_options_schema();
 double kappa_at(const PhOptions& options, int64_t iteration);
@@ -85,7 +99,8 @@ struct PhResult {
   std::vector<double> residuals;  // per iteration
   double objective = 0;           // expected subproblem objective (loss, or the CVaR objective) at the end
   double nu = 0;                  // the penalty at the end
-  int64_t solves = 0;             // subproblem solves on this rank
+  int64_t solves = 0;             // subproblem solves on this rank (cut rounds counted)
+  int64_t proximal_cuts = 0;      // linearized proximal terms: tangent cuts added on this rank
   double seconds = 0;             // scenario sampling, policy rollouts and PH
 };
 
