@@ -56,11 +56,14 @@ void add_square_columns(LocalBundle& b) {
     if (std::find(columns.begin(), columns.end(), col) == columns.end()) columns.push_back(col);
   for (int64_t col : columns) {
     const auto k = static_cast<size_t>(col);
-    const double lo = m.col_lower.empty() ? 0.0 : m.col_lower[k], hi = m.col_upper.empty() ? kLpInfinity : m.col_upper[k];
+    const double lo = m.col_lower.empty() ? 0.0 : m.col_lower[k],
+                 hi = m.col_upper.empty() ? kLpInfinity : m.col_upper[k];
     if (!std::isfinite(lo) || !std::isfinite(hi))
-      throw Error("progressive hedging: proximal: linearized needs bounded consensus columns, and column " +
-                  std::to_string(col) + " of the subproblem is bounded by [" + std::to_string(lo) + ", " +
-                  std::to_string(hi) + "] (CVaR's y is free): use proximal: quadratic");
+      throw Error(
+          "progressive hedging: proximal: linearized needs finite bounds on every consensus and guided "
+          "column (its cuts start at both bounds), and column " +
+          std::to_string(col) + " of the subproblem has [" + std::to_string(lo) + ", " + std::to_string(hi) +
+          "] (the portfolio's holdings and CVaR's y are unbounded): use proximal: quadratic");
     const int64_t q = add_col(m, 0.0, kLpInfinity, 0.0);
     b.proximal_col.push_back(col);
     b.square_col.push_back(q);
@@ -92,7 +95,6 @@ int64_t add_violated_cuts(LocalBundle& b, const std::vector<double>& weight, dou
   }
   return added;
 }
-
 
 // What every rank learns about every bundle after each solve.
 struct Gathered {

@@ -139,6 +139,7 @@ TEST(NpSlow, EveryNpActionMeetsTheStationBounds) {
     }
   } piling;
   MethodContext ctx = small_context(&piling);
+  ctx.ph.proximal = ProximalTerm::Linearized;  // as configs/np-bikes.yaml runs NP
   EXPECT_EQ(run_method(*env, "policy", ctx, 0).metrics.violation_rate, 1.0);
   const MethodRun np = run_method(*env, "np", ctx, 0);
   EXPECT_TRUE(all_feasible(np));

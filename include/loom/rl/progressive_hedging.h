@@ -80,8 +80,9 @@ struct PhOptions {
   // from the previous basis; after each solve a cut is added at any x_j
   // farther than proximal_tolerance from its nearest cut and the LP re-solved.
   // A tangent touches x² with slope 2a, so a consensus on a cut point is a
-  // fixed point of the exact method too. Needs bounded consensus columns
-  // (CVaR's y is free: use quadratic there).
+  // fixed point of the exact method too. Needs finite bounds on the
+  // consensus and guided columns: the bikes have them; the portfolio's
+  // holdings and CVaR's y do not (use quadratic there).
   ProximalTerm proximal = ProximalTerm::Quadratic;
   double proximal_tolerance = 1e-6;  // linearized: distance from x_j to its nearest cut point
   int64_t proximal_rounds = 20;      // linearized: cut-and-resolve rounds at most per solve
