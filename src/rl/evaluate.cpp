@@ -161,17 +161,29 @@ DecisionBenchmark benchmark_decision(const Environment& env, Policy* policy, con
   b.ph_converged = r.converged;
   b.ph_residual = r.residual;
   auto program = env.stochastic_program(tree, seed);  // the same tree: same seed
-  b.ph_loss_at_root = loss_at_root(*program, r.root, ph.cvar_alpha);
+  // The consensus root; where a scenario has no recourse for it (the
+  // barrier's consensus can miss a root-only equality row by more than
+  // Clp's tolerance: seen on the bikes), the executed, projected action's.
+  if (!try_loss_at_root(*program, r.root, ph.cvar_alpha, &b.ph_loss_at_root)) {
+    b.gap_at = "executed action";
+    b.ph_loss_at_root = loss_at_root(*program, program->root_from_action(r.action), ph.cvar_alpha);
+  }
   b.relative_gap = (b.ph_loss_at_root - b.ef_objective) / std::max(1.0, std::fabs(b.ef_objective));
   return b;
 }
 
 nlohmann::json benchmark_json(const DecisionBenchmark& b) {
-  return {{"ef_objective", b.ef_objective},   {"ef_seconds", b.ef_seconds},
-          {"ef_status", b.ef_status},         {"ph_loss_at_root", b.ph_loss_at_root},
-          {"ph_seconds", b.ph_seconds},       {"ph_residual", b.ph_residual},
-          {"ph_iterations", b.ph_iterations}, {"ph_converged", b.ph_converged},
-          {"relative_gap", b.relative_gap},   {"processes", b.processes}};
+  return {{"ef_objective", b.ef_objective},
+          {"ef_seconds", b.ef_seconds},
+          {"ef_status", b.ef_status},
+          {"ph_loss_at_root", b.ph_loss_at_root},
+          {"ph_seconds", b.ph_seconds},
+          {"ph_residual", b.ph_residual},
+          {"ph_iterations", b.ph_iterations},
+          {"ph_converged", b.ph_converged},
+          {"relative_gap", b.relative_gap},
+          {"processes", b.processes},
+          {"gap_at", b.gap_at}};
 }
 
 }  // namespace loom::rl

@@ -524,11 +524,20 @@ double empirical_cvar(std::vector<double> losses, double alpha) {
   return sum / ((1 - alpha) * n);
 }
 
-double loss_at_root(const StochasticProgram& program, const std::vector<double>& root, double cvar_alpha) {
+namespace {
+
+// Every scenario's best-recourse loss with the root pinned; the scenario
+// without recourse (and its status) when there is one.
+struct PinnedLosses {
+  std::vector<double> losses;
+  int64_t infeasible_scenario = -1;
+  LpStatus status = LpStatus::Optimal;
+};
+
+PinnedLosses pinned_losses(const StochasticProgram& program, const std::vector<double>& root) {
   const int64_t r = program.root_size();
   if (static_cast<int64_t>(root.size()) != r) throw Error("loss_at_root: wrong root size");
-  std::vector<double> losses;
-  double expected = 0;
+  PinnedLosses out;
   for (int64_t s = 0; s < program.scenarios(); ++s) {
     LpModel m = program.scenario_model(s);
     m.col_lower.resize(static_cast<size_t>(m.cols), 0.0);
@@ -541,14 +550,39 @@ double loss_at_root(const StochasticProgram& program, const std::vector<double>&
     }
     LpSolver solver(m);
     const LpResult res = solver.solve();
-    if (!res.optimal())
-      throw Error("loss_at_root: scenario " + std::to_string(s) + " has no recourse for this root (" +
-                  lp_status_name(res.status) + ")");
-    const double loss = res.objective + program.loss_constant(s);
-    losses.push_back(loss);
-    expected += program.probability(s) * loss;
+    if (!res.optimal()) {
+      out.infeasible_scenario = s;
+      out.status = res.status;
+      return out;
+    }
+    out.losses.push_back(res.objective + program.loss_constant(s));
   }
-  return cvar_alpha > 0 ? empirical_cvar(losses, cvar_alpha) : expected;
+  return out;
+}
+
+double combine(const StochasticProgram& program, const std::vector<double>& losses, double cvar_alpha) {
+  if (cvar_alpha > 0) return empirical_cvar(losses, cvar_alpha);
+  double expected = 0;
+  for (size_t s = 0; s < losses.size(); ++s) expected += program.probability(static_cast<int64_t>(s)) * losses[s];
+  return expected;
+}
+
+}  // namespace
+
+double loss_at_root(const StochasticProgram& program, const std::vector<double>& root, double cvar_alpha) {
+  const PinnedLosses p = pinned_losses(program, root);
+  if (p.infeasible_scenario >= 0)
+    throw Error("loss_at_root: scenario " + std::to_string(p.infeasible_scenario) + " has no recourse for this root (" +
+                lp_status_name(p.status) + ")");
+  return combine(program, p.losses, cvar_alpha);
+}
+
+bool try_loss_at_root(const StochasticProgram& program, const std::vector<double>& root, double cvar_alpha,
+                      double* loss) {
+  const PinnedLosses p = pinned_losses(program, root);
+  if (p.infeasible_scenario >= 0) return false;
+  *loss = combine(program, p.losses, cvar_alpha);
+  return true;
 }
 
 }  // namespace loom::rl

@@ -37,6 +37,11 @@ ExtensiveFormResult extensive_form(const StochasticProgram& program, double cvar
 // and every scenario then takes its best recourse; CVaR from the sorted
 // scenario losses.
 double loss_at_root(const StochasticProgram& program, const std::vector<double>& root, double cvar_alpha);
+// The same, false (and *loss untouched) when some scenario has no recourse
+// for `root`: a barrier's consensus can miss a root-only equality row by more
+// than Clp's feasibility tolerance.
+bool try_loss_at_root(const StochasticProgram& program, const std::vector<double>& root, double cvar_alpha,
+                      double* loss);
 
 // CVaR_α of equally likely losses, from the sorted sample: the mean of the
 // worst (1 - α) share, with the boundary scenario counted fractionally.

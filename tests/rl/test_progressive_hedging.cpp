@@ -186,6 +186,17 @@ TEST(ProgressiveHedging, LinearizedProximalTermsRefuseAFreeColumn) {
   }
 }
 
+TEST(ProgressiveHedging, ARootWithoutRecourseIsReportedNotCosted) {
+  RecourseProgram program(4, 3, 2);
+  double loss = -1;
+  // Off the allocation row Σ x = 1 by 1e-4: no scenario can complete it.
+  EXPECT_FALSE(try_loss_at_root(program, {0.3, 0.3, 0.4001}, 0.0, &loss));
+  EXPECT_EQ(loss, -1);
+  EXPECT_THROW(loss_at_root(program, {0.3, 0.3, 0.4001}, 0.0), Error);
+  ASSERT_TRUE(try_loss_at_root(program, {0.3, 0.3, 0.4}, 0.0, &loss));
+  EXPECT_DOUBLE_EQ(loss, loss_at_root(program, {0.3, 0.3, 0.4}, 0.0));
+}
+
 TEST(ProgressiveHedging, KappaOneReturnsThePolicysAction) {
   RecourseProgram program(8, 4, 2);
   const std::vector<double> policy = {0.1, 0.2, 0.3, 0.4};

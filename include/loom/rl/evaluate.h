@@ -102,7 +102,8 @@ struct DecisionBenchmark {
   double ph_loss_at_root = 0, ph_seconds = 0, ph_residual = 0;
   int64_t ph_iterations = 0;
   bool ph_converged = false;
-  double relative_gap = 0;  // (ph_loss_at_root - ef_objective) / max(1, |ef_objective|)
+  double relative_gap = 0;                // (ph_loss_at_root - ef_objective) / max(1, |ef_objective|)
+  std::string gap_at = "consensus root";  // or "executed action", where the consensus root has no recourse
   int processes = 1;
 };
 DecisionBenchmark benchmark_decision(const Environment& env, Policy* policy, const ScenarioOptions& tree,
