@@ -153,8 +153,9 @@ Gathered gather(const std::vector<LocalBundle>& local, int64_t bundles, int64_t 
   return g;
 }
 
-// Solves a bundle; with linearized proximal terms (a non-empty `weight`,
-// the proximal weights per column), cuts where the outer model is too coarse
+// Solves a bundle; with linearized proximal terms (square columns, and a
+// non-empty `weight`: the proximal weights per column, none at the first
+// iteration), cuts where the outer model is too coarse
 // at the solution and re-solves from the last basis, up to `rounds` solves.
 // Counts solves and cuts into `result`.
 void solve_bundle(LocalBundle& b, const std::string& where, const std::vector<double>& weight, double tolerance,
@@ -167,7 +168,7 @@ void solve_bundle(LocalBundle& b, const std::string& where, const std::vector<do
                   std::to_string(b.bundle.scenarios.front()) + ".." + std::to_string(b.bundle.scenarios.back()) +
                   "): the state's constraints cannot be met in that scenario");
     b.solution = std::move(r.primal);
-    if (weight.empty() || round >= rounds) break;
+    if (b.proximal_col.empty() || weight.empty() || round >= rounds) break;
     const int64_t added = add_violated_cuts(b, weight, tolerance);
     result.proximal_cuts += added;
     if (added == 0) break;
@@ -367,21 +368,16 @@ PhResult progressive_hedging(const StochasticProgram& program, const std::vector
           c[col] += lb.guided_lambda[k] - nu * lb.guided_centre[k];
           q[col] += nu;
         }
-        if (linearized) {
-          for (size_t p = 0; p < lb.proximal_col.size(); ++p)
-            c[static_cast<size_t>(lb.square_col[p])] = 0.5 * q[static_cast<size_t>(lb.proximal_col[p])];
-          lb.solver->set_objective(c);
-        } else {
-          lb.solver->set_objective(c);
-          lb.solver->set_quadratic_diagonal(q);
-        }
+        for (size_t p = 0; p < lb.proximal_col.size(); ++p)  // linearized only
+          c[static_cast<size_t>(lb.square_col[p])] = 0.5 * q[static_cast<size_t>(lb.proximal_col[p])];
+        lb.solver->set_objective(c);
+        if (!linearized) lb.solver->set_quadratic_diagonal(q);
       }
     }
     const double kappa = kappa_at(options, iteration);
     for (auto& lb : local) {
-      static const std::vector<double> no_weight;
-      const auto& weight = linearized ? proximal_weight[static_cast<size_t>(&lb - local.data())] : no_weight;
-      solve_bundle(lb, "progressive hedging", weight, options.proximal_tolerance, options.proximal_rounds, result);
+      solve_bundle(lb, "progressive hedging", proximal_weight[static_cast<size_t>(&lb - local.data())],
+                   options.proximal_tolerance, options.proximal_rounds, result);
       // 2 (scenario-private part). Blend the guided stage columns.
       // The residual is measured against the centre this solve was pulled to.
       lb.guided_residual = 0;
